@@ -1,0 +1,190 @@
+//! One typed settings struct, read from `salesguard.toml` (or the file named
+//! by `--config`) and `SALESGUARD_*` environment variables, validated at start.
+use std::path::Path;
+
+use anyhow::bail;
+use chrono_tz::Tz;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// GraphiQL, introspection and field suggestions are on.
+    Development,
+    /// No GraphiQL, no introspection, no suggestions.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://path?mode=rwc` (default, embedded) or `postgres://…`.
+    pub database_url: String,
+    /// Maximum connections of the database pool.
+    pub db_max_connections: u32,
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// Company code in document numbers (SPEC S7), e.g. `SC`.
+    pub company_code: String,
+    /// IANA time zone of the business day, e.g. `Asia/Shanghai`.
+    pub timezone: String,
+    /// Lifetime of a login token, in minutes.
+    pub token_ttl_minutes: i64,
+    pub mode: Mode,
+    pub log_format: LogFormat,
+    /// Requests taking longer are cut off with 408.
+    pub request_timeout_secs: u64,
+}
+
+/// The keys of `Settings`, as they appear lower-cased in the environment.
+const KEYS: &[&str] = &[
+    "database_url",
+    "db_max_connections",
+    "bind",
+    "company_code",
+    "timezone",
+    "token_ttl_minutes",
+    "mode",
+    "log_format",
+    "request_timeout_secs",
+];
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://salesguard.db?mode=rwc".into(),
+            db_max_connections: 16,
+            bind: "127.0.0.1:8080".into(),
+            company_code: "SC".into(),
+            timezone: "Asia/Shanghai".into(),
+            token_ttl_minutes: 12 * 60,
+            mode: Mode::Development,
+            log_format: LogFormat::Pretty,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    // The database URL may carry a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("company_code", &self.company_code)
+            .field("timezone", &self.timezone)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if it exists), then `SALESGUARD_*`
+    /// environment variables (e.g. `SALESGUARD_DATABASE_URL`).
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Settings> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => fig = fig.merge(Toml::file("salesguard.toml")),
+        }
+        // Only the settings' own keys: other SALESGUARD_* variables (the CLI's
+        // SALESGUARD_NEW_PASSWORD, the tests' URLs) are not configuration.
+        let env = Env::prefixed("SALESGUARD_")
+            .filter(|k| KEYS.iter().any(|x| k.as_str().eq_ignore_ascii_case(x)));
+        let settings: Settings = fig
+            .merge(env)
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.tz()?;
+        let code = &self.company_code;
+        if code.is_empty()
+            || code.len() > 8
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            bail!("company_code must be 1 to 8 characters A-Z or 0-9, got `{code}`");
+        }
+        if self.token_ttl_minutes <= 0 {
+            bail!("token_ttl_minutes must be positive");
+        }
+        if self.db_max_connections == 0 {
+            bail!("db_max_connections must be at least 1");
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            bail!("database_url must start with sqlite: or postgres://");
+        }
+        Ok(())
+    }
+
+    pub fn tz(&self) -> anyhow::Result<Tz> {
+        self.timezone
+            .parse::<Tz>()
+            .map_err(|_| anyhow::anyhow!("unknown time zone `{}`", self.timezone))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_fail_fast() {
+        assert!(Settings::default().validate().is_ok());
+        let bad_tz = Settings {
+            timezone: "Mars/Olympus".into(),
+            ..Settings::default()
+        };
+        assert!(bad_tz.validate().is_err());
+        let bad_code = Settings {
+            company_code: "sc".into(),
+            ..Settings::default()
+        };
+        assert!(bad_code.validate().is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/sales"),
+            "postgres://app:***@db:5432/sales"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

@@ -1,0 +1,200 @@
+//! DataLoaders: every relation a list can touch is loaded in one statement
+//! per type and request, whatever the page size.
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Request};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
+
+use salesguard_entities::model::*;
+
+use crate::error::AppError;
+
+/// An entity looked up by its `id`.
+pub trait Keyed: EntityTrait {
+    fn key_col() -> Self::Column;
+    fn key_of(m: &Self::Model) -> i64;
+}
+
+/// An entity that belongs to a sales order.
+pub trait OfOrder: EntityTrait {
+    fn order_col() -> Self::Column;
+    fn order_of(m: &Self::Model) -> i64;
+    fn sort_col() -> Self::Column;
+}
+
+macro_rules! keyed {
+    ($($m:ident),*) => {$(
+        impl Keyed for $m::Entity {
+            fn key_col() -> Self::Column { $m::Column::Id }
+            fn key_of(m: &Self::Model) -> i64 { m.id }
+        }
+    )*};
+}
+keyed!(
+    agent,
+    region,
+    user,
+    product,
+    warehouse,
+    sales_order,
+    contract,
+    payment,
+    shipping_notice,
+    shipment,
+    invoice
+);
+
+macro_rules! of_order {
+    ($($m:ident),*) => {$(
+        impl OfOrder for $m::Entity {
+            fn order_col() -> Self::Column { $m::Column::OrderId }
+            fn order_of(m: &Self::Model) -> i64 { m.order_id }
+            fn sort_col() -> Self::Column { $m::Column::Id }
+        }
+    )*};
+}
+of_order!(
+    contract,
+    payment,
+    shipping_notice,
+    shipment,
+    invoice,
+    invoice_info,
+    receivable,
+    shipment_exception,
+    order_line
+);
+
+pub struct ById<E>(DatabaseConnection, PhantomData<E>);
+pub struct ByOrder<E>(DatabaseConnection, PhantomData<E>);
+
+impl<E> Loader<i64> for ById<E>
+where
+    E: Keyed + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    type Value = E::Model;
+    type Error = Arc<DbErr>;
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, E::Model>, Self::Error> {
+        let rows = E::find()
+            .filter(E::key_col().is_in(keys.iter().copied()))
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|m| (E::key_of(&m), m)).collect())
+    }
+}
+
+impl<E> Loader<i64> for ByOrder<E>
+where
+    E: OfOrder + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    type Value = Vec<E::Model>;
+    type Error = Arc<DbErr>;
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<E::Model>>, Self::Error> {
+        let rows = E::find()
+            .filter(E::order_col().is_in(keys.iter().copied()))
+            .order_by_asc(E::sort_col())
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<i64, Vec<E::Model>> = HashMap::new();
+        for m in rows {
+            out.entry(E::order_of(&m)).or_default().push(m);
+        }
+        Ok(out)
+    }
+}
+
+/// The audit entries of sales orders.
+pub struct OrderHistory(DatabaseConnection);
+
+impl Loader<i64> for OrderHistory {
+    type Value = Vec<audit_log::Model>;
+    type Error = Arc<DbErr>;
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::EntityType.eq(crate::services::workflow::ORDER))
+            .filter(audit_log::Column::EntityId.is_in(keys.iter().copied()))
+            .order_by_asc(audit_log::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<i64, Vec<_>> = HashMap::new();
+        for m in rows {
+            if let Some(id) = m.entity_id {
+                out.entry(id).or_default().push(m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn loader<T: Loader<i64>>(l: T) -> DataLoader<T> {
+    DataLoader::new(l, tokio::spawn)
+}
+
+/// Adds a fresh set of loaders to a request (caches live for one request).
+pub fn attach(req: Request, db: &DatabaseConnection) -> Request {
+    macro_rules! by_id {
+        ($req:expr, $($m:ident),*) => { $req$(.data(loader(ById::<$m::Entity>(db.clone(), PhantomData))))* };
+    }
+    macro_rules! by_order {
+        ($req:expr, $($m:ident),*) => { $req$(.data(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData))))* };
+    }
+    let req = by_id!(req, agent, region, user, product, warehouse, sales_order);
+    let req = by_order!(
+        req,
+        contract,
+        payment,
+        shipping_notice,
+        shipment,
+        invoice,
+        invoice_info,
+        receivable,
+        shipment_exception,
+        order_line
+    );
+    req.data(loader(OrderHistory(db.clone())))
+}
+
+pub async fn one<E>(ctx: &Context<'_>, id: i64) -> Result<Option<E::Model>, AppError>
+where
+    E: Keyed + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    let l = ctx
+        .data::<DataLoader<ById<E>>>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("loader missing")))?;
+    l.load_one(id)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("load failed: {e}")))
+}
+
+pub async fn of_order<E>(ctx: &Context<'_>, order_id: i64) -> Result<Vec<E::Model>, AppError>
+where
+    E: OfOrder + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    let l = ctx
+        .data::<DataLoader<ByOrder<E>>>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("loader missing")))?;
+    Ok(l.load_one(order_id)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("load failed: {e}")))?
+        .unwrap_or_default())
+}
+
+pub async fn history(ctx: &Context<'_>, order_id: i64) -> Result<Vec<audit_log::Model>, AppError> {
+    let l = ctx
+        .data::<DataLoader<OrderHistory>>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("loader missing")))?;
+    Ok(l.load_one(order_id)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("load failed: {e}")))?
+        .unwrap_or_default())
+}

@@ -1,0 +1,42 @@
+//! The GraphQL schema.
+pub mod ids;
+pub mod loaders;
+pub mod mutation;
+pub mod query;
+pub mod subscription;
+pub mod types;
+
+use async_graphql::Schema;
+
+use crate::app::AppState;
+use crate::config::Mode;
+
+pub type AppSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
+
+/// Limits that keep the API up (OWASP GraphQL cheat sheet): depth,
+/// complexity, recursion, directives; no introspection or suggestions in
+/// production.
+pub fn build(app: Option<AppState>, mode: Mode) -> AppSchema {
+    let mut b = Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .limit_depth(12)
+    .limit_complexity(2000)
+    .limit_recursive_depth(32)
+    .limit_directives(10);
+    if mode == Mode::Production {
+        b = b.disable_introspection().disable_suggestions();
+    }
+    if let Some(app) = app {
+        b = b.data(app);
+    }
+    b.finish()
+}
+
+/// The SDL checked in as `schema.graphql`.
+pub fn sdl() -> String {
+    build(None, Mode::Development).sdl()
+}

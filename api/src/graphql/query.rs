@@ -1,0 +1,454 @@
+//! Queries. Every read is scoped to the reader's regions.
+use async_graphql::{Context, Enum, InputObject, Object, ID};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select,
+};
+
+use salesguard_entities::model::*;
+
+use super::ids;
+use super::types::*;
+use crate::app::AppState;
+use crate::auth::Actor;
+use crate::error::AppError;
+
+pub const MAX_PAGE: i32 = 100;
+pub const DEFAULT_PAGE: i32 = 20;
+
+pub fn actor<'a>(ctx: &'a Context<'_>) -> Result<&'a Actor, AppError> {
+    ctx.data_opt::<Actor>().ok_or(AppError::Unauthenticated)
+}
+
+pub fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a AppState, AppError> {
+    ctx.data::<AppState>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("app state missing")))
+}
+
+fn encode_cursor(offset: u64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+fn decode_cursor(c: &str) -> Result<u64, AppError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| AppError::BadInput("invalid cursor".into()))
+}
+
+/// Pages a query: `first` (1 to 100, default 20) items after the cursor.
+pub async fn paginate<E, T>(
+    ctx: &Context<'_>,
+    query: Select<E>,
+    first: Option<i32>,
+    after: Option<String>,
+    wrap: impl Fn(E::Model) -> T,
+) -> Result<Page<T>, AppError>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+{
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(AppError::BadInput(format!(
+            "first must be between 0 and {MAX_PAGE}"
+        )));
+    }
+    let offset = match after {
+        Some(c) => decode_cursor(&c)? + 1,
+        None => 0,
+    };
+    let db = &app(ctx)?.db.read;
+    let total = query.clone().count(db).await?;
+    let rows = query.offset(offset).limit(first as u64).all(db).await?;
+    let n = rows.len() as u64;
+    let items: Vec<(String, T)> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (encode_cursor(offset + i as u64), wrap(m)))
+        .collect();
+    Ok(Page {
+        page_info: PageInfo {
+            has_next_page: offset + n < total,
+            has_previous_page: offset > 0,
+            start_cursor: items.first().map(|e| e.0.clone()),
+            end_cursor: items.last().map(|e| e.0.clone()),
+        },
+        items,
+        total,
+    })
+}
+
+#[derive(InputObject, Default)]
+pub struct SalesOrderFilter {
+    pub status: Option<Vec<StatusEnum>>,
+    pub region_id: Option<ID>,
+    pub agent_id: Option<ID>,
+    pub salesperson_id: Option<ID>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// The document number, exactly.
+    pub number: Option<String>,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum SalesOrderSortField {
+    #[default]
+    CreatedAt,
+    Number,
+    Total,
+    UpdatedAt,
+}
+
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct SalesOrderOrder {
+    #[graphql(default)]
+    pub field: SalesOrderSortField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+fn region_scope<C: ColumnTrait>(actor: &Actor, col: C) -> Condition {
+    match actor.region_filter() {
+        None => Condition::all(),
+        Some(ids) => Condition::all().add(col.is_in(ids)),
+    }
+}
+
+fn opt_id(kind: &str, id: &Option<ID>, field: &str) -> Result<Option<i64>, AppError> {
+    match id {
+        None => Ok(None),
+        Some(i) => ids::decode(kind, i, field)
+            .map(Some)
+            .map_err(|_| AppError::BadInput(format!("{field} is not a valid {kind} ID"))),
+    }
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The signed-in user.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<User, AppError> {
+        let a = actor(ctx)?;
+        user::Entity::find_by_id(a.user_id)
+            .one(&app(ctx)?.db.read)
+            .await?
+            .map(User)
+            .ok_or(AppError::Unauthenticated)
+    }
+
+    /// Any object by its global ID. Objects outside the reader's regions are
+    /// NOT_FOUND, like objects that do not exist.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Node, AppError> {
+        let a = actor(ctx)?;
+        let db = &app(ctx)?.db.read;
+        let not_found = || AppError::NotFound("no such object".into());
+        let (kind, n) = ids::parse(&id).ok_or_else(not_found)?;
+        let order_visible = |o: &sales_order::Model| a.sees_region(o.region_id);
+        async fn order_of(
+            db: &sea_orm::DatabaseConnection,
+            id: i64,
+        ) -> Result<Option<sales_order::Model>, AppError> {
+            Ok(sales_order::Entity::find_by_id(id).one(db).await?)
+        }
+        let node = match kind.as_str() {
+            "SalesOrder" => order_of(db, n)
+                .await?
+                .filter(order_visible)
+                .map(|o| Node::SalesOrder(SalesOrder(o))),
+            "Contract" => match contract::Entity::find_by_id(n).one(db).await? {
+                Some(c) => order_of(db, c.order_id)
+                    .await?
+                    .filter(order_visible)
+                    .map(|_| Node::Contract(Contract(c))),
+                None => None,
+            },
+            "Payment" => match payment::Entity::find_by_id(n).one(db).await? {
+                Some(c) => order_of(db, c.order_id)
+                    .await?
+                    .filter(order_visible)
+                    .map(|_| Node::Payment(Payment(c))),
+                None => None,
+            },
+            "ShippingNotice" => match shipping_notice::Entity::find_by_id(n).one(db).await? {
+                Some(c) => order_of(db, c.order_id)
+                    .await?
+                    .filter(order_visible)
+                    .map(|_| Node::ShippingNotice(ShippingNotice(c))),
+                None => None,
+            },
+            "Shipment" => match shipment::Entity::find_by_id(n).one(db).await? {
+                Some(c) => order_of(db, c.order_id)
+                    .await?
+                    .filter(order_visible)
+                    .map(|_| Node::Shipment(Shipment(c))),
+                None => None,
+            },
+            "Invoice" => match invoice::Entity::find_by_id(n).one(db).await? {
+                Some(c) => order_of(db, c.order_id)
+                    .await?
+                    .filter(order_visible)
+                    .map(|_| Node::Invoice(Invoice(c))),
+                None => None,
+            },
+            "Agent" => agent::Entity::find_by_id(n)
+                .one(db)
+                .await?
+                .filter(|x| a.sees_region(x.region_id))
+                .map(|x| Node::Agent(Agent(x))),
+            "Region" => region::Entity::find_by_id(n)
+                .one(db)
+                .await?
+                .filter(|x| a.sees_region(x.id))
+                .map(|x| Node::Region(Region(x))),
+            "Product" => product::Entity::find_by_id(n)
+                .one(db)
+                .await?
+                .map(|x| Node::Product(Product(x))),
+            "Warehouse" => warehouse::Entity::find_by_id(n)
+                .one(db)
+                .await?
+                .map(|x| Node::Warehouse(Warehouse(x))),
+            "User" => user::Entity::find_by_id(n)
+                .one(db)
+                .await?
+                .filter(|_| a.global || n == a.user_id)
+                .map(|x| Node::User(User(x))),
+            _ => None,
+        };
+        match node {
+            Some(n) => Ok(n),
+            None => {
+                crate::audit::record_refusal(
+                    &app(ctx)?.db,
+                    Some(a),
+                    "node",
+                    "NOT_FOUND",
+                    Some((
+                        match kind.as_str() {
+                            "SalesOrder" => "SalesOrder",
+                            _ => "Object",
+                        },
+                        n,
+                    )),
+                    &format!("read of {kind} {n} refused or missing"),
+                )
+                .await;
+                Err(not_found())
+            }
+        }
+    }
+
+    /// Sales orders in the reader's regions.
+    async fn sales_orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+        filter: Option<SalesOrderFilter>,
+        order_by: Option<SalesOrderOrder>,
+    ) -> Result<SalesOrderConnection, AppError> {
+        let a = actor(ctx)?;
+        let f = filter.unwrap_or_default();
+        let mut q =
+            sales_order::Entity::find().filter(region_scope(a, sales_order::Column::RegionId));
+        if let Some(st) = &f.status {
+            q = q.filter(
+                sales_order::Column::Status
+                    .is_in(st.iter().map(|s| s.to_rule().as_str().to_owned())),
+            );
+        }
+        if let Some(r) = opt_id("Region", &f.region_id, "regionId")? {
+            // A region filter includes its sub-areas.
+            let regions = region::Entity::find().all(&app(ctx)?.db.read).await?;
+            let ids: Vec<i64> = crate::auth::expand_regions(&regions, &[r])
+                .into_iter()
+                .collect();
+            q = q.filter(sales_order::Column::RegionId.is_in(ids));
+        }
+        if let Some(x) = opt_id("Agent", &f.agent_id, "agentId")? {
+            q = q.filter(sales_order::Column::AgentId.eq(x));
+        }
+        if let Some(x) = opt_id("User", &f.salesperson_id, "salespersonId")? {
+            q = q.filter(sales_order::Column::SalespersonId.eq(x));
+        }
+        if let Some(t) = f.created_from {
+            q = q.filter(sales_order::Column::CreatedAt.gte(t));
+        }
+        if let Some(t) = f.created_to {
+            q = q.filter(sales_order::Column::CreatedAt.lt(t));
+        }
+        if let Some(n) = f.number {
+            q = q.filter(sales_order::Column::Number.eq(n));
+        }
+        let o = order_by.unwrap_or_default();
+        let col = match o.field {
+            SalesOrderSortField::CreatedAt => sales_order::Column::CreatedAt,
+            SalesOrderSortField::Number => sales_order::Column::Number,
+            SalesOrderSortField::Total => sales_order::Column::TotalFen,
+            SalesOrderSortField::UpdatedAt => sales_order::Column::UpdatedAt,
+        };
+        q = match o.direction {
+            SortDirection::Asc => q.order_by_asc(col).order_by_asc(sales_order::Column::Id),
+            SortDirection::Desc => q.order_by_desc(col).order_by_desc(sales_order::Column::Id),
+        };
+        paginate(ctx, q, first, after, SalesOrder)
+            .await
+            .map(Into::into)
+    }
+
+    /// One sales order by its document number.
+    async fn sales_order(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+    ) -> Result<Option<SalesOrder>, AppError> {
+        let a = actor(ctx)?;
+        Ok(sales_order::Entity::find()
+            .filter(sales_order::Column::Number.eq(number))
+            .one(&app(ctx)?.db.read)
+            .await?
+            .filter(|o| a.sees_region(o.region_id))
+            .map(SalesOrder))
+    }
+
+    /// Regions the reader may see.
+    async fn regions(&self, ctx: &Context<'_>) -> Result<Vec<Region>, AppError> {
+        let a = actor(ctx)?;
+        Ok(region::Entity::find()
+            .filter(region_scope(a, region::Column::Id))
+            .order_by_asc(region::Column::Code)
+            .all(&app(ctx)?.db.read)
+            .await?
+            .into_iter()
+            .map(Region)
+            .collect())
+    }
+
+    /// Agents in the reader's regions.
+    async fn agents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+        region_id: Option<ID>,
+    ) -> Result<AgentConnection, AppError> {
+        let a = actor(ctx)?;
+        let mut q = agent::Entity::find()
+            .filter(region_scope(a, agent::Column::RegionId))
+            .order_by_asc(agent::Column::Code);
+        if let Some(r) = opt_id("Region", &region_id, "regionId")? {
+            q = q.filter(agent::Column::RegionId.eq(r));
+        }
+        paginate(ctx, q, first, after, Agent).await.map(Into::into)
+    }
+
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ProductConnection, AppError> {
+        actor(ctx)?;
+        let q = product::Entity::find().order_by_asc(product::Column::Sku);
+        paginate(ctx, q, first, after, Product)
+            .await
+            .map(Into::into)
+    }
+
+    async fn warehouses(&self, ctx: &Context<'_>) -> Result<Vec<Warehouse>, AppError> {
+        actor(ctx)?;
+        Ok(warehouse::Entity::find()
+            .order_by_asc(warehouse::Column::Code)
+            .all(&app(ctx)?.db.read)
+            .await?
+            .into_iter()
+            .map(Warehouse)
+            .collect())
+    }
+
+    /// Stock on hand, optionally for one warehouse or product.
+    async fn stock_levels(
+        &self,
+        ctx: &Context<'_>,
+        warehouse_id: Option<ID>,
+        product_id: Option<ID>,
+    ) -> Result<Vec<StockLevel>, AppError> {
+        actor(ctx)?;
+        let mut q = stock_level::Entity::find()
+            .order_by_asc(stock_level::Column::WarehouseId)
+            .order_by_asc(stock_level::Column::ProductId);
+        if let Some(w) = opt_id("Warehouse", &warehouse_id, "warehouseId")? {
+            q = q.filter(stock_level::Column::WarehouseId.eq(w));
+        }
+        if let Some(p) = opt_id("Product", &product_id, "productId")? {
+            q = q.filter(stock_level::Column::ProductId.eq(p));
+        }
+        Ok(q.all(&app(ctx)?.db.read)
+            .await?
+            .into_iter()
+            .map(StockLevel)
+            .collect())
+    }
+
+    /// The reader's notifications, newest first.
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] unread_only: bool,
+    ) -> Result<NotificationConnection, AppError> {
+        let a = actor(ctx)?;
+        let mut q = notification::Entity::find()
+            .filter(notification::Column::UserId.eq(a.user_id))
+            .order_by_desc(notification::Column::Id);
+        if unread_only {
+            q = q.filter(notification::Column::ReadAt.is_null());
+        }
+        paginate(ctx, q, first, after, Notification)
+            .await
+            .map(Into::into)
+    }
+
+    /// How many of the reader's notifications are unread.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<u64, AppError> {
+        let a = actor(ctx)?;
+        Ok(notification::Entity::find()
+            .filter(notification::Column::UserId.eq(a.user_id))
+            .filter(notification::Column::ReadAt.is_null())
+            .count(&app(ctx)?.db.read)
+            .await?)
+    }
+
+    /// Users (admin and company-wide readers only).
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<UserConnection, AppError> {
+        let a = actor(ctx)?;
+        if !a.global {
+            return Err(AppError::Forbidden(
+                "only company-wide positions list users".into(),
+            ));
+        }
+        let q = user::Entity::find().order_by_asc(user::Column::Username);
+        paginate(ctx, q, first, after, User).await.map(Into::into)
+    }
+}

@@ -1,0 +1,177 @@
+//! Running one mutation: one transaction holding the change, its audit
+//! records and its notifications; idempotency keys; auditing of refusals.
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+
+use salesguard_entities::model::{idempotency_key, notification};
+
+use crate::app::AppState;
+use crate::auth::Actor;
+use crate::error::{AppError, ServiceError, UserError, UserErrorCode};
+
+/// A mutation in progress.
+pub struct StepRun {
+    pub app: AppState,
+    pub actor: Actor,
+    pub txn: DatabaseTransaction,
+    pub now: DateTime<Utc>,
+    /// Notifications written in this transaction, pushed after commit.
+    pub notes: Vec<notification::Model>,
+}
+
+/// What a caller asks to run.
+pub struct Request<'a, I: Serialize> {
+    pub operation: &'static str,
+    pub input: &'a I,
+    pub idempotency_key: Option<&'a str>,
+    /// The document the request is about, for the audit record of a refusal.
+    pub entity: Option<(&'static str, i64)>,
+}
+
+fn request_hash<I: Serialize>(operation: &str, input: &I) -> String {
+    let body = serde_json::to_string(input).unwrap_or_default();
+    hex::encode(Sha256::digest(format!("{operation}\n{body}").as_bytes()))
+}
+
+async fn stored<T: DeserializeOwned>(
+    app: &AppState,
+    actor: &Actor,
+    key: &str,
+    operation: &str,
+    hash: &str,
+) -> Result<Option<Result<T, UserError>>, AppError> {
+    let found = idempotency_key::Entity::find_by_id((actor.user_id, key.to_owned()))
+        .one(&app.db.write)
+        .await?;
+    let Some(row) = found else { return Ok(None) };
+    if row.operation != operation || row.request_hash != hash {
+        return Ok(Some(Err(UserError::new(
+            UserErrorCode::IdempotencyKeyReused,
+            "this idempotency key was already used with a different request",
+        )
+        .at(&["idempotencyKey"]))));
+    }
+    let v: T = serde_json::from_str(&row.response_json)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("stored response")))?;
+    Ok(Some(Ok(v)))
+}
+
+/// Runs `f` in one write transaction. Returns the business result (or the
+/// expected failure), or an unexpected error.
+pub async fn run<I, T, F>(
+    app: &AppState,
+    actor: &Actor,
+    req: Request<'_, I>,
+    f: F,
+) -> Result<Result<T, UserError>, AppError>
+where
+    I: Serialize,
+    T: Serialize + DeserializeOwned + Send,
+    F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
+{
+    let hash = request_hash(req.operation, req.input);
+    if let Some(key) = req.idempotency_key {
+        if key.is_empty() || key.len() > 200 {
+            return Ok(Err(UserError::new(
+                UserErrorCode::BadUserInput,
+                "idempotency key must have 1 to 200 characters",
+            )
+            .at(&["idempotencyKey"])));
+        }
+        if let Some(prev) = stored(app, actor, key, req.operation, &hash).await? {
+            return Ok(prev);
+        }
+    }
+    let txn = app.db.begin().await?;
+    let mut step = StepRun {
+        app: app.clone(),
+        actor: actor.clone(),
+        txn,
+        now: crate::app::now(),
+        notes: vec![],
+    };
+    let outcome = f(&mut step).await;
+    let StepRun { txn, notes, .. } = step;
+    let failure = match outcome {
+        Ok(value) => {
+            let saved = match req.idempotency_key {
+                Some(key) => {
+                    let json = serde_json::to_string(&value).map_err(anyhow::Error::new)?;
+                    idempotency_key::ActiveModel {
+                        user_id: Set(actor.user_id),
+                        idem_key: Set(key.to_owned()),
+                        operation: Set(req.operation.to_owned()),
+                        request_hash: Set(hash.clone()),
+                        response_json: Set(json),
+                        created_at: Set(crate::app::now()),
+                    }
+                    .insert(&txn)
+                    .await
+                    .map(|_| ())
+                }
+                None => Ok(()),
+            };
+            match saved.and(Ok(())) {
+                Ok(()) => {
+                    txn.commit().await?;
+                    for n in notes {
+                        app.hub.publish(n);
+                    }
+                    return Ok(Ok(value));
+                }
+                Err(e) => {
+                    drop(txn);
+                    ServiceError::from(e)
+                }
+            }
+        }
+        Err(e) => {
+            drop(txn);
+            e
+        }
+    };
+    // The change was rolled back. A concurrent request with the same key may
+    // have done the work: then this one returns that result.
+    if let Some(key) = req.idempotency_key {
+        if let Some(prev) = stored(app, actor, key, req.operation, &hash).await? {
+            return Ok(prev);
+        }
+    }
+    match failure {
+        ServiceError::User(e) => {
+            crate::audit::record_refusal(
+                &app.db,
+                Some(actor),
+                req.operation,
+                e.code.as_str(),
+                req.entity,
+                &e.message,
+            )
+            .await;
+            Ok(Err(e))
+        }
+        ServiceError::App(e) => Err(e),
+    }
+}
+
+/// Runs a read-write step that needs no idempotency (e.g. marking
+/// notifications read) in one transaction.
+pub async fn run_plain<T, F>(app: &AppState, actor: &Actor, f: F) -> Result<T, ServiceError>
+where
+    F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
+{
+    let txn = app.db.begin().await?;
+    let mut step = StepRun {
+        app: app.clone(),
+        actor: actor.clone(),
+        txn,
+        now: crate::app::now(),
+        notes: vec![],
+    };
+    let v = f(&mut step).await?;
+    step.txn.commit().await?;
+    Ok(v)
+}

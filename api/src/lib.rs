@@ -1,0 +1,17 @@
+//! The Salesguard API: configuration, database access, authentication, the
+//! order-to-cash workflow services and the GraphQL schema served over axum.
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod idempotency;
+pub mod notify;
+pub mod numbering;
+pub mod services;
+
+pub use app::AppState;
+pub use config::Settings;

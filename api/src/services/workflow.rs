@@ -1,0 +1,1402 @@
+//! The order-to-cash workflow (SPEC S5, S6): one function per step. Each
+//! checks, in this order: the actor's position may take the step, the order
+//! is in the actor's regions (else NOT_FOUND, revealing nothing), the order's
+//! status allows the step; then makes the change with a conditional update
+//! (`WHERE id = ? AND version = ?`), so of two racing users one wins and the
+//! other gets CONFLICT.
+use std::collections::BTreeMap;
+
+use async_graphql::{Enum, InputObject, ID};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::Rng;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use salesguard_entities::model::{
+    agent, contract, invoice, invoice_info, order_line, payment, product, receivable, sales_order,
+    shipment, shipment_exception, shipping_notice, stock_level, stock_movement, warehouse,
+};
+use salesguard_entities::rules::docnum::business_day;
+use salesguard_entities::rules::money::MAX_FEN;
+use salesguard_entities::rules::{DocType, Fen, OrderStatus, Position, Step};
+
+use crate::audit::{self, Entry};
+use crate::error::{bad_input, user_err, ServiceError, UserErrorCode};
+use crate::graphql::ids;
+use crate::idempotency::StepRun;
+use crate::notify;
+use crate::numbering::next_number;
+use crate::services::inputs;
+
+pub const ORDER: &str = "SalesOrder";
+
+// ---------------------------------------------------------------- inputs
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct OrderLineInput {
+    pub product_id: ID,
+    /// Units, a positive whole number.
+    pub quantity: i64,
+    /// Agreed unit price in yuan, e.g. "1999.00".
+    pub unit_price: String,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct SalesOrderCreateInput {
+    pub agent_id: ID,
+    pub lines: Vec<OrderLineInput>,
+    /// Where the goods go; defaults to the agent's address.
+    pub delivery_address: Option<String>,
+    /// Days after shipment within which payment is due (0 to 365).
+    pub payment_terms_days: i32,
+    pub idempotency_key: Option<String>,
+}
+
+/// The input of steps that need only the order.
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct OrderStepInput {
+    pub order_id: ID,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ContractDraftInput {
+    pub order_id: ID,
+    /// The contract's terms as drafted from the order.
+    pub terms: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ContractSubmitInput {
+    pub order_id: ID,
+    /// Revised terms (after a rejection); unchanged when omitted.
+    pub terms: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ContractDecisionInput {
+    pub order_id: ID,
+    /// Required when rejecting: why, for the drafter.
+    pub reason: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum SigningMethod {
+    /// Signed on site by the salesperson.
+    OnSite,
+    /// Signed by fax, original sent by courier by the assistant.
+    FaxCourier,
+}
+
+impl SigningMethod {
+    fn as_str(&self) -> &'static str {
+        match self {
+            SigningMethod::OnSite => "ON_SITE",
+            SigningMethod::FaxCourier => "FAX_COURIER",
+        }
+    }
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ContractSignInput {
+    pub order_id: ID,
+    pub method: SigningMethod,
+    /// Courier tracking number of the original (required for FAX_COURIER).
+    pub courier_tracking: Option<String>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct PaymentRecordInput {
+    pub order_id: ID,
+    /// Amount received in yuan, e.g. "5000.00".
+    pub amount: String,
+    pub received_on: NaiveDate,
+    /// Bank reference of the transfer.
+    pub reference: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ShipmentExceptionApproveInput {
+    pub order_id: ID,
+    /// The unpaid amount that may ship, in yuan.
+    pub amount: String,
+    pub reason: String,
+    pub expires_at: DateTime<Utc>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ShippingNoticeIssueInput {
+    pub order_id: ID,
+    pub warehouse_id: ID,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ShipmentShipInput {
+    /// The number printed on the shipping notice, e.g. SC20261129FHTZ0001.
+    pub notice_number: String,
+    /// The verification code printed on the notice.
+    pub verification_code: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub shipped_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct ShipmentConfirmDeliveryInput {
+    pub order_id: ID,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct InvoiceInfoCollectInput {
+    pub order_id: ID,
+    /// Invoice title (the agent's legal name).
+    pub title: String,
+    pub tax_number: String,
+    pub bank_name: String,
+    pub bank_account: String,
+    pub mailing_address: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct InvoiceIssueInput {
+    pub order_id: ID,
+    /// The number of the tax invoice issued.
+    pub invoice_number: String,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct InvoiceMailInput {
+    pub order_id: ID,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub expected_arrival_on: NaiveDate,
+    pub idempotency_key: Option<String>,
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn status_of(order: &sales_order::Model) -> Result<OrderStatus, ServiceError> {
+    order
+        .status
+        .parse()
+        .map_err(|e| ServiceError::from(anyhow::anyhow!("order {}: {e}", order.id)))
+}
+
+fn check_position(run: &StepRun, step: Step) -> Result<(), ServiceError> {
+    if step.allows(run.actor.position) {
+        return Ok(());
+    }
+    let who: Vec<&str> = step
+        .allowed_positions()
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    Err(user_err(
+        UserErrorCode::Forbidden,
+        format!(
+            "position {} may not take the step {}; it is taken by {}",
+            run.actor.position,
+            step.as_str(),
+            who.join(", ")
+        ),
+    ))
+}
+
+/// Loads an order for a step: position, region scope and status checks.
+async fn order_for_step(
+    run: &StepRun,
+    order_id: i64,
+    step: Step,
+) -> Result<(sales_order::Model, OrderStatus), ServiceError> {
+    check_position(run, step)?;
+    let order = sales_order::Entity::find_by_id(order_id)
+        .one(&run.txn)
+        .await?
+        .filter(|o| run.actor.sees_region(o.region_id))
+        .ok_or_else(|| {
+            ServiceError::from(
+                crate::error::UserError::new(UserErrorCode::NotFound, "no such order")
+                    .at(&["orderId"]),
+            )
+        })?;
+    let status = status_of(&order)?;
+    if !step.may_start_from(status) {
+        let allowed: Vec<&str> = step.transition().0.iter().map(|s| s.as_str()).collect();
+        return Err(user_err(
+            UserErrorCode::Conflict,
+            format!(
+                "order {} is {}; {} needs it to be {}",
+                order.number,
+                status,
+                step.as_str(),
+                allowed.join(" or ")
+            ),
+        ));
+    }
+    Ok((order, status))
+}
+
+/// Moves the order on, conditional on the version read: 0 rows → CONFLICT.
+/// `set` adds the step's own columns. Always the first write of a step, so
+/// that on PostgreSQL the order row is locked before anything else.
+async fn advance(
+    run: &StepRun,
+    order: &sales_order::Model,
+    step: Step,
+    from: OrderStatus,
+    set: Vec<(sales_order::Column, sea_orm::sea_query::SimpleExpr)>,
+) -> Result<sales_order::Model, ServiceError> {
+    let to = step.target_from(from);
+    let mut q = sales_order::Entity::update_many()
+        .col_expr(sales_order::Column::Status, Expr::value(to.as_str()))
+        .col_expr(sales_order::Column::Version, Expr::value(order.version + 1))
+        .col_expr(sales_order::Column::UpdatedAt, Expr::value(run.now));
+    for (c, e) in set {
+        q = q.col_expr(c, e);
+    }
+    let res = q
+        .filter(sales_order::Column::Id.eq(order.id))
+        .filter(sales_order::Column::Version.eq(order.version))
+        .exec(&run.txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(user_err(
+            UserErrorCode::Conflict,
+            format!(
+                "order {} was changed by someone else at the same time; reload and retry",
+                order.number
+            ),
+        ));
+    }
+    sales_order::Entity::find_by_id(order.id)
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("order {} vanished", order.id).into())
+}
+
+async fn audit_order(
+    run: &StepRun,
+    step: Step,
+    before: &sales_order::Model,
+    after: &sales_order::Model,
+    detail: Option<String>,
+) -> Result<(), ServiceError> {
+    let mut e = Entry::ok(&run.actor, step.as_str(), ORDER, after.id)
+        .before(before)
+        .after(after);
+    e.detail = detail;
+    audit::append(&run.txn, e).await?;
+    Ok(())
+}
+
+/// Notifies the order's parties, plus `extra` positions responsible for the
+/// order's region.
+async fn notify_order(
+    run: &mut StepRun,
+    order: &sales_order::Model,
+    kind: &str,
+    message: String,
+    extra: &[Position],
+) -> Result<(), ServiceError> {
+    let mut to = notify::order_parties(&run.txn, order).await?;
+    for p in extra {
+        to.extend(notify::responsible_for(&run.txn, *p, order.region_id).await?);
+    }
+    let sent = notify::send(
+        &run.txn,
+        to,
+        run.actor.user_id,
+        Some(order.id),
+        kind,
+        &message,
+    )
+    .await?;
+    run.notes.extend(sent);
+    Ok(())
+}
+
+async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
+    contract::Entity::find()
+        .filter(contract::Column::OrderId.eq(order_id))
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("order {order_id} has no contract").into())
+}
+
+fn order_id(input: &ID) -> Result<i64, ServiceError> {
+    ids::decode(ORDER, input, "orderId")
+}
+
+// ---------------------------------------------------------------- steps
+
+/// S5.1 The salesperson files a sales order.
+pub async fn order_create(
+    run: &mut StepRun,
+    input: SalesOrderCreateInput,
+) -> Result<i64, ServiceError> {
+    check_position(run, Step::OrderFile)?;
+    let agent_id = ids::decode("Agent", &input.agent_id, "agentId")?;
+    let agent = agent::Entity::find_by_id(agent_id)
+        .one(&run.txn)
+        .await?
+        .filter(|a| run.actor.sees_region(a.region_id))
+        .ok_or_else(|| {
+            ServiceError::from(
+                crate::error::UserError::new(UserErrorCode::NotFound, "no such agent")
+                    .at(&["agentId"]),
+            )
+        })?;
+    if input.lines.is_empty() || input.lines.len() > 200 {
+        return Err(bad_input(&["lines"], "an order has 1 to 200 lines"));
+    }
+    if !(0..=365).contains(&input.payment_terms_days) {
+        return Err(bad_input(
+            &["paymentTermsDays"],
+            "must be between 0 and 365",
+        ));
+    }
+    let address =
+        match inputs::opt_text(&["deliveryAddress"], input.delivery_address.as_deref(), 500)? {
+            Some(a) => a,
+            None => agent.address.clone(),
+        };
+    let mut lines = vec![];
+    let mut total: i64 = 0;
+    for (i, l) in input.lines.iter().enumerate() {
+        let idx = i.to_string();
+        let pid = ids::decode("Product", &l.product_id, "productId")
+            .map_err(|_| bad_input(&["lines", &idx, "productId"], "is not a valid Product ID"))?;
+        let qty = inputs::quantity(&["lines", &idx, "quantity"], l.quantity)?;
+        let price = inputs::money(&["lines", &idx, "unitPrice"], &l.unit_price, false)?;
+        let amount = inputs::checked_amount(&["lines", &idx, "unitPrice"], qty, price)?;
+        let p = product::Entity::find_by_id(pid)
+            .one(&run.txn)
+            .await?
+            .filter(|p| p.active)
+            .ok_or_else(|| bad_input(&["lines", &idx, "productId"], "no such active product"))?;
+        total = total
+            .checked_add(amount)
+            .filter(|t| *t <= MAX_FEN)
+            .ok_or_else(|| bad_input(&["lines"], "order total is too large"))?;
+        lines.push((p.id, qty, price, amount));
+    }
+    let number = next_number(&run.txn, &run.app, DocType::SalesOrder, run.now).await?;
+    let order = sales_order::ActiveModel {
+        number: Set(number.clone()),
+        agent_id: Set(agent.id),
+        region_id: Set(agent.region_id),
+        salesperson_id: Set(run.actor.user_id),
+        status: Set(OrderStatus::Filed.as_str().to_owned()),
+        delivery_address: Set(address),
+        payment_terms_days: Set(input.payment_terms_days),
+        total_fen: Set(total),
+        paid_fen: Set(0),
+        fully_paid_at: Set(None),
+        payment_confirmed_by: Set(None),
+        archived_at: Set(None),
+        version: Set(0),
+        created_at: Set(run.now),
+        updated_at: Set(run.now),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    let mut saved_lines = vec![];
+    for (i, (pid, qty, price, amount)) in lines.into_iter().enumerate() {
+        saved_lines.push(
+            order_line::ActiveModel {
+                order_id: Set(order.id),
+                line_no: Set(i as i32 + 1),
+                product_id: Set(pid),
+                quantity: Set(qty),
+                unit_price_fen: Set(price.0),
+                amount_fen: Set(amount),
+                ..Default::default()
+            }
+            .insert(&run.txn)
+            .await?,
+        );
+    }
+    audit::append(
+        &run.txn,
+        Entry::ok(&run.actor, Step::OrderFile.as_str(), ORDER, order.id)
+            .after(&(&order, &saved_lines)),
+    )
+    .await?;
+    let msg = format!(
+        "Sales order {} filed by {} for {} (total {})",
+        number,
+        run.actor.username,
+        agent.name,
+        Fen(total)
+    );
+    notify_order(run, &order, "ORDER_FILED", msg, &[Position::SalesAssistant]).await?;
+    Ok(order.id)
+}
+
+/// S5.2 The assistant drafts a contract from the order.
+pub async fn contract_draft(
+    run: &mut StepRun,
+    input: ContractDraftInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ContractDraft;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let terms = inputs::text(&["terms"], &input.terms, 20_000)?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let number = next_number(&run.txn, &run.app, DocType::Contract, run.now).await?;
+    contract::ActiveModel {
+        number: Set(number.clone()),
+        order_id: Set(order.id),
+        status: Set("DRAFT".into()),
+        terms: Set(terms),
+        drafted_by: Set(run.actor.user_id),
+        submitted_by: Set(None),
+        submitted_at: Set(None),
+        decided_by: Set(None),
+        decided_at: Set(None),
+        rejection_reason: Set(None),
+        signed_method: Set(None),
+        signed_by: Set(None),
+        signed_at: Set(None),
+        courier_tracking: Set(None),
+        created_at: Set(run.now),
+        updated_at: Set(run.now),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    audit_order(
+        run,
+        step,
+        &order,
+        &after,
+        Some(format!("contract {number}")),
+    )
+    .await?;
+    let msg = format!("Contract {} drafted for order {}", number, order.number);
+    notify_order(run, &after, "CONTRACT_DRAFTED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// S5.3 The assistant submits contract and order for approval; the contract
+/// is copied to finance and management.
+pub async fn contract_submit(
+    run: &mut StepRun,
+    input: ContractSubmitInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ContractSubmit;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let terms = inputs::opt_text(&["terms"], input.terms.as_deref(), 20_000)?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let c = contract_of(run, order.id).await?;
+    let number = c.number.clone();
+    let mut am = c.into_active_model();
+    am.status = Set("PENDING_APPROVAL".into());
+    am.submitted_by = Set(Some(run.actor.user_id));
+    am.submitted_at = Set(Some(run.now));
+    am.decided_by = Set(None);
+    am.decided_at = Set(None);
+    if let Some(t) = terms {
+        am.terms = Set(t);
+    }
+    am.updated_at = Set(run.now);
+    am.update(&run.txn).await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!(
+        "Contract {} for order {} submitted for approval",
+        number, order.number
+    );
+    notify_order(
+        run,
+        &after,
+        "CONTRACT_SUBMITTED",
+        msg,
+        &[
+            Position::Supervisor,
+            Position::Finance,
+            Position::Management,
+        ],
+    )
+    .await?;
+    Ok(order.id)
+}
+
+/// S5.3 The supervisor approves or rejects. Whoever filed the order or
+/// drafted or submitted the contract cannot decide on it.
+pub async fn contract_decide(
+    run: &mut StepRun,
+    input: ContractDecisionInput,
+    approve: bool,
+) -> Result<i64, ServiceError> {
+    let step = if approve {
+        Step::ContractApprove
+    } else {
+        Step::ContractReject
+    };
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let reason = inputs::opt_text(&["reason"], input.reason.as_deref(), 2000)?;
+    if !approve && reason.is_none() {
+        return Err(bad_input(&["reason"], "a rejection needs a reason"));
+    }
+    let c = contract_of(run, order.id).await?;
+    let me = run.actor.user_id;
+    if order.salesperson_id == me || c.drafted_by == me || c.submitted_by == Some(me) {
+        return Err(user_err(
+            UserErrorCode::SelfApproval,
+            "you filed this order or drafted or submitted its contract: someone else must decide on it",
+        ));
+    }
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let number = c.number.clone();
+    let mut am = c.into_active_model();
+    am.status = Set(if approve { "APPROVED" } else { "REJECTED" }.into());
+    am.decided_by = Set(Some(me));
+    am.decided_at = Set(Some(run.now));
+    am.rejection_reason = Set(if approve { None } else { reason.clone() });
+    am.updated_at = Set(run.now);
+    am.update(&run.txn).await?;
+    audit_order(run, step, &order, &after, reason.clone()).await?;
+    let (kind, msg) = if approve {
+        (
+            "CONTRACT_APPROVED",
+            format!("Contract {} for order {} approved", number, order.number),
+        )
+    } else {
+        (
+            "CONTRACT_REJECTED",
+            format!(
+                "Contract {} for order {} rejected: {}",
+                number,
+                order.number,
+                reason.unwrap_or_default()
+            ),
+        )
+    };
+    // A completed review goes to management in copy.
+    notify_order(run, &after, kind, msg, &[Position::Management]).await?;
+    Ok(order.id)
+}
+
+/// S5.4 Signing: on site by the salesperson, or by fax + courier by the
+/// assistant.
+pub async fn contract_sign(
+    run: &mut StepRun,
+    input: ContractSignInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ContractSign;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let expected = match input.method {
+        SigningMethod::OnSite => Position::Salesperson,
+        SigningMethod::FaxCourier => Position::SalesAssistant,
+    };
+    if run.actor.position != expected {
+        return Err(user_err(
+            UserErrorCode::Forbidden,
+            format!(
+                "{} signing is done by the {}",
+                input.method.as_str(),
+                expected
+            ),
+        ));
+    }
+    let tracking = inputs::opt_text(&["courierTracking"], input.courier_tracking.as_deref(), 100)?;
+    if input.method == SigningMethod::FaxCourier && tracking.is_none() {
+        return Err(bad_input(
+            &["courierTracking"],
+            "fax signing needs the courier tracking number of the original",
+        ));
+    }
+    let signed_at = inputs::not_in_future(&["signedAt"], input.signed_at, run.now)?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let c = contract_of(run, order.id).await?;
+    let number = c.number.clone();
+    let mut am = c.into_active_model();
+    am.status = Set("SIGNED".into());
+    am.signed_method = Set(Some(input.method.as_str().into()));
+    am.signed_by = Set(Some(run.actor.user_id));
+    am.signed_at = Set(Some(signed_at));
+    am.courier_tracking = Set(tracking);
+    am.updated_at = Set(run.now);
+    am.update(&run.txn).await?;
+    audit_order(
+        run,
+        step,
+        &order,
+        &after,
+        Some(input.method.as_str().into()),
+    )
+    .await?;
+    let msg = format!("Contract {} for order {} signed", number, order.number);
+    notify_order(run, &after, "CONTRACT_SIGNED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// S5.5 The assistant forwards the signed order to finance.
+pub async fn order_forward(run: &mut StepRun, input: OrderStepInput) -> Result<i64, ServiceError> {
+    let step = Step::OrderForwardToFinance;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!(
+        "Order {} forwarded to finance, awaiting payment of {}",
+        order.number,
+        Fen(order.total_fen)
+    );
+    notify_order(run, &after, "ORDER_AT_FINANCE", msg, &[Position::Finance]).await?;
+    Ok(order.id)
+}
+
+/// S5.6 Finance records a payment received. A payment after shipment pays
+/// down the order's receivable and the agent's outstanding balance.
+pub async fn payment_record(
+    run: &mut StepRun,
+    input: PaymentRecordInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::PaymentRecord;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let amount = inputs::money(&["amount"], &input.amount, true)?.0;
+    let today = business_day(run.now, run.app.tz);
+    let received_on = inputs::date_not_in_future(&["receivedOn"], input.received_on, today)?;
+    let reference = inputs::text(&["reference"], &input.reference, 200)?;
+    let outstanding = order.total_fen - order.paid_fen;
+    if amount > outstanding {
+        return Err(bad_input(
+            &["amount"],
+            format!(
+                "exceeds what is still due on the order ({})",
+                Fen(outstanding)
+            ),
+        ));
+    }
+    let after = advance(
+        run,
+        &order,
+        step,
+        from,
+        vec![(
+            sales_order::Column::PaidFen,
+            Expr::value(order.paid_fen + amount),
+        )],
+    )
+    .await?;
+    payment::ActiveModel {
+        order_id: Set(order.id),
+        amount_fen: Set(amount),
+        received_on: Set(received_on),
+        reference: Set(reference.clone()),
+        recorded_by: Set(run.actor.user_id),
+        created_at: Set(run.now),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    if let Some(r) = receivable::Entity::find()
+        .filter(receivable::Column::OrderId.eq(order.id))
+        .one(&run.txn)
+        .await?
+    {
+        let pay_down = std::cmp::min(amount, r.outstanding_fen);
+        if pay_down > 0 {
+            let left = r.outstanding_fen - pay_down;
+            let mut am = r.clone().into_active_model();
+            am.outstanding_fen = Set(left);
+            if left == 0 {
+                am.settled_at = Set(Some(run.now));
+            }
+            am.update(&run.txn).await?;
+            agent::Entity::update_many()
+                .col_expr(
+                    agent::Column::ArOutstandingFen,
+                    Expr::col(agent::Column::ArOutstandingFen).sub(pay_down),
+                )
+                .filter(agent::Column::Id.eq(r.agent_id))
+                .exec(&run.txn)
+                .await?;
+        }
+    }
+    audit_order(
+        run,
+        step,
+        &order,
+        &after,
+        Some(format!("payment {} ref {}", Fen(amount), reference)),
+    )
+    .await?;
+    let msg = format!(
+        "Payment of {} recorded on order {} ({} of {} paid)",
+        Fen(amount),
+        order.number,
+        Fen(after.paid_fen),
+        Fen(after.total_fen)
+    );
+    notify_order(run, &after, "PAYMENT_RECORDED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// S5.6 Finance confirms full payment and returns the order to the assistant.
+pub async fn payment_confirm_full(
+    run: &mut StepRun,
+    input: OrderStepInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::PaymentConfirmFull;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    if order.fully_paid_at.is_some() {
+        return Err(user_err(
+            UserErrorCode::Conflict,
+            format!(
+                "full payment of order {} is already confirmed",
+                order.number
+            ),
+        ));
+    }
+    if order.paid_fen < order.total_fen {
+        return Err(user_err(
+            UserErrorCode::PaymentIncomplete,
+            format!(
+                "order {}: {} of {} received",
+                order.number,
+                Fen(order.paid_fen),
+                Fen(order.total_fen)
+            ),
+        ));
+    }
+    let after = advance(
+        run,
+        &order,
+        step,
+        from,
+        vec![
+            (sales_order::Column::FullyPaidAt, Expr::value(run.now)),
+            (
+                sales_order::Column::PaymentConfirmedBy,
+                Expr::value(run.actor.user_id),
+            ),
+        ],
+    )
+    .await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!(
+        "Full payment of order {} confirmed by finance",
+        order.number
+    );
+    notify_order(run, &after, "PAYMENT_CONFIRMED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// Management approves shipping before full payment (SPEC S5 rule): tied to
+/// one order and an amount, with a reason and an expiry.
+pub async fn exception_approve(
+    run: &mut StepRun,
+    input: ShipmentExceptionApproveInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ShipmentExceptionApprove;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let amount = inputs::money(&["amount"], &input.amount, true)?.0;
+    let reason = inputs::text(&["reason"], &input.reason, 2000)?;
+    let unpaid = order.total_fen - order.paid_fen;
+    if unpaid == 0 {
+        return Err(bad_input(
+            &["orderId"],
+            "the order is fully paid; no exception is needed",
+        ));
+    }
+    if amount > unpaid {
+        return Err(bad_input(
+            &["amount"],
+            format!("exceeds the unpaid amount ({})", Fen(unpaid)),
+        ));
+    }
+    if input.expires_at <= run.now {
+        return Err(bad_input(&["expiresAt"], "must be in the future"));
+    }
+    if input.expires_at > run.now + Duration::days(90) {
+        return Err(bad_input(&["expiresAt"], "must be within 90 days"));
+    }
+    let after = advance(run, &order, step, from, vec![]).await?;
+    shipment_exception::ActiveModel {
+        order_id: Set(order.id),
+        amount_fen: Set(amount),
+        reason: Set(reason.clone()),
+        expires_at: Set(input.expires_at),
+        approved_by: Set(run.actor.user_id),
+        created_at: Set(run.now),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    audit_order(
+        run,
+        step,
+        &order,
+        &after,
+        Some(format!(
+            "exception {} until {}: {}",
+            Fen(amount),
+            input.expires_at,
+            reason
+        )),
+    )
+    .await?;
+    let msg = format!(
+        "Management approved shipping order {} with {} unpaid: {}",
+        order.number,
+        Fen(amount),
+        reason
+    );
+    notify_order(run, &after, "EXCEPTION_APPROVED", msg, &[Position::Finance]).await?;
+    Ok(order.id)
+}
+
+/// The exception that lets an order with `unpaid` fen ship now, if any.
+async fn valid_exception(
+    run: &StepRun,
+    order: &sales_order::Model,
+    unpaid: i64,
+) -> Result<shipment_exception::Model, ServiceError> {
+    let all = shipment_exception::Entity::find()
+        .filter(shipment_exception::Column::OrderId.eq(order.id))
+        .filter(shipment_exception::Column::UsedAt.is_null())
+        .order_by_desc(shipment_exception::Column::Id)
+        .all(&run.txn)
+        .await?;
+    if all.is_empty() {
+        return Err(user_err(
+            UserErrorCode::PaymentIncomplete,
+            format!(
+                "order {} is not fully paid ({} of {}) and management approved no exception",
+                order.number,
+                Fen(order.paid_fen),
+                Fen(order.total_fen)
+            ),
+        ));
+    }
+    let live: Vec<_> = all.iter().filter(|e| e.expires_at > run.now).collect();
+    match live.iter().find(|e| e.amount_fen >= unpaid) {
+        Some(e) => Ok((*e).clone()),
+        None if live.is_empty() => Err(user_err(
+            UserErrorCode::ExceptionInvalid,
+            format!(
+                "the shipment exception for order {} has expired",
+                order.number
+            ),
+        )),
+        None => Err(user_err(
+            UserErrorCode::ExceptionInvalid,
+            format!(
+                "the shipment exception for order {} does not cover the unpaid {}",
+                order.number,
+                Fen(unpaid)
+            ),
+        )),
+    }
+}
+
+/// What a shipping notice vouches for: the order, its agent, address, amount
+/// and lines. A notice whose order changed since no longer matches.
+async fn notice_content_hash(
+    run: &StepRun,
+    order: &sales_order::Model,
+    warehouse_id: i64,
+) -> Result<String, ServiceError> {
+    let lines = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order.id))
+        .order_by_asc(order_line::Column::LineNo)
+        .all(&run.txn)
+        .await?;
+    let mut h = Sha256::new();
+    h.update(
+        format!(
+            "{}|{}|{}|{}|{}|{}",
+            order.number,
+            order.agent_id,
+            order.delivery_address,
+            order.total_fen,
+            warehouse_id,
+            lines.len()
+        )
+        .as_bytes(),
+    );
+    for l in lines {
+        h.update(format!("|{}:{}:{}", l.product_id, l.quantity, l.unit_price_fen).as_bytes());
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn verification_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// S5.7 The assistant issues the shipping notice (after full payment, or on
+/// a management exception).
+pub async fn notice_issue(
+    run: &mut StepRun,
+    input: ShippingNoticeIssueInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ShippingNoticeIssue;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let wid = ids::decode("Warehouse", &input.warehouse_id, "warehouseId")?;
+    warehouse::Entity::find_by_id(wid)
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| bad_input(&["warehouseId"], "no such warehouse"))?;
+    let exception = if from == OrderStatus::Paid {
+        None
+    } else {
+        Some(valid_exception(run, &order, order.total_fen - order.paid_fen).await?)
+    };
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let number = next_number(&run.txn, &run.app, DocType::ShippingNotice, run.now).await?;
+    let code = verification_code();
+    let content_hash = notice_content_hash(run, &order, wid).await?;
+    shipping_notice::ActiveModel {
+        number: Set(number.clone()),
+        order_id: Set(order.id),
+        warehouse_id: Set(wid),
+        verification_code: Set(code),
+        content_hash: Set(content_hash),
+        exception_id: Set(exception.as_ref().map(|e| e.id)),
+        issued_by: Set(run.actor.user_id),
+        issued_at: Set(run.now),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    audit_order(run, step, &order, &after, Some(format!("notice {number}"))).await?;
+    let msg = format!(
+        "Shipping notice {} issued for order {}",
+        number, order.number
+    );
+    notify_order(run, &after, "NOTICE_ISSUED", msg, &[Position::Warehouse]).await?;
+    Ok(order.id)
+}
+
+fn notice_invalid(msg: impl Into<String>) -> ServiceError {
+    ServiceError::from(
+        crate::error::UserError::new(UserErrorCode::NoticeInvalid, msg).at(&["noticeNumber"]),
+    )
+}
+
+/// S5.8 The warehouse keeper checks that the notice is genuine and ships:
+/// stock leaves in the same transaction (never below zero); goods that leave
+/// unpaid on an exception become a receivable within the agent's credit limit.
+pub async fn shipment_ship(
+    run: &mut StepRun,
+    input: ShipmentShipInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ShipmentShip;
+    check_position(run, step)?;
+    let number = input.notice_number.trim().to_owned();
+    let notice = shipping_notice::Entity::find()
+        .filter(shipping_notice::Column::Number.eq(number.clone()))
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| notice_invalid(format!("no shipping notice {number} was issued")))?;
+    if !notice
+        .verification_code
+        .eq_ignore_ascii_case(input.verification_code.trim())
+    {
+        return Err(notice_invalid(format!(
+            "the verification code does not match notice {number}: it is not genuine"
+        )));
+    }
+    if notice.used_at.is_some() {
+        return Err(notice_invalid(format!("notice {number} was already used")));
+    }
+    let (order, from) = order_for_step(run, notice.order_id, step).await?;
+    let c = contract_of(run, order.id).await?;
+    if c.status != "SIGNED" || c.decided_by.is_none() {
+        return Err(notice_invalid(format!(
+            "order {} has no approved, signed contract",
+            order.number
+        )));
+    }
+    if notice_content_hash(run, &order, notice.warehouse_id).await? != notice.content_hash {
+        return Err(notice_invalid(format!(
+            "order {} no longer matches notice {number}: it was altered",
+            order.number
+        )));
+    }
+    let carrier = inputs::text(&["carrier"], &input.carrier, 100)?;
+    let tracking = inputs::text(&["trackingNumber"], &input.tracking_number, 100)?;
+    let shipped_at = inputs::not_in_future(&["shippedAt"], input.shipped_at, run.now)?;
+    let unpaid = order.total_fen - order.paid_fen;
+    let exception = if order.fully_paid_at.is_some() && unpaid == 0 {
+        None
+    } else {
+        Some(valid_exception(run, &order, unpaid).await?)
+    };
+    // The order row first (lock order: order, agent, stock by product).
+    let after = advance(run, &order, step, from, vec![]).await?;
+    if let Some(ex) = &exception {
+        if unpaid > 0 {
+            let res = agent::Entity::update_many()
+                .col_expr(
+                    agent::Column::ArOutstandingFen,
+                    Expr::col(agent::Column::ArOutstandingFen).add(unpaid),
+                )
+                .filter(agent::Column::Id.eq(order.agent_id))
+                .filter(
+                    Expr::col(agent::Column::ArOutstandingFen)
+                        .add(unpaid)
+                        .lte(Expr::col(agent::Column::CreditLimitFen)),
+                )
+                .exec(&run.txn)
+                .await?;
+            if res.rows_affected != 1 {
+                let a = agent::Entity::find_by_id(order.agent_id)
+                    .one(&run.txn)
+                    .await?;
+                let (limit, used) = a
+                    .map(|a| (a.credit_limit_fen, a.ar_outstanding_fen))
+                    .unwrap_or_default();
+                return Err(user_err(
+                    UserErrorCode::CreditLimitExceeded,
+                    format!(
+                        "shipping {} unpaid would exceed the agent's credit limit ({} of {} in use)",
+                        Fen(unpaid),
+                        Fen(used),
+                        Fen(limit)
+                    ),
+                ));
+            }
+            let due_on = (shipped_at + Duration::days(i64::from(order.payment_terms_days)))
+                .with_timezone(&run.app.tz)
+                .date_naive();
+            receivable::ActiveModel {
+                order_id: Set(order.id),
+                agent_id: Set(order.agent_id),
+                region_id: Set(order.region_id),
+                amount_fen: Set(unpaid),
+                outstanding_fen: Set(unpaid),
+                due_on: Set(due_on),
+                created_at: Set(run.now),
+                settled_at: Set(None),
+                ..Default::default()
+            }
+            .insert(&run.txn)
+            .await?;
+        }
+        let used = shipment_exception::Entity::update_many()
+            .col_expr(shipment_exception::Column::UsedAt, Expr::value(run.now))
+            .filter(shipment_exception::Column::Id.eq(ex.id))
+            .filter(shipment_exception::Column::UsedAt.is_null())
+            .exec(&run.txn)
+            .await?;
+        if used.rows_affected != 1 {
+            return Err(user_err(
+                UserErrorCode::Conflict,
+                "the exception was used meanwhile",
+            ));
+        }
+    }
+    let shipment = shipment::ActiveModel {
+        order_id: Set(order.id),
+        notice_id: Set(notice.id),
+        warehouse_id: Set(notice.warehouse_id),
+        carrier: Set(carrier),
+        tracking_number: Set(tracking),
+        shipped_at: Set(shipped_at),
+        shipped_by: Set(run.actor.user_id),
+        delivered_at: Set(None),
+        delivery_confirmed_by: Set(None),
+        created_at: Set(run.now),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    // Stock out, per product, in product order.
+    let mut need: BTreeMap<i64, i64> = BTreeMap::new();
+    for l in order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order.id))
+        .all(&run.txn)
+        .await?
+    {
+        *need.entry(l.product_id).or_default() += l.quantity;
+    }
+    for (pid, qty) in need {
+        let res = stock_level::Entity::update_many()
+            .col_expr(
+                stock_level::Column::OnHand,
+                Expr::col(stock_level::Column::OnHand).sub(qty),
+            )
+            .filter(stock_level::Column::WarehouseId.eq(notice.warehouse_id))
+            .filter(stock_level::Column::ProductId.eq(pid))
+            .filter(stock_level::Column::OnHand.gte(qty))
+            .exec(&run.txn)
+            .await?;
+        if res.rows_affected != 1 {
+            let p = product::Entity::find_by_id(pid).one(&run.txn).await?;
+            return Err(user_err(
+                UserErrorCode::InsufficientStock,
+                format!(
+                    "not enough {} in stock to ship {} units",
+                    p.map(|p| p.sku).unwrap_or_default(),
+                    qty
+                ),
+            ));
+        }
+        stock_movement::ActiveModel {
+            warehouse_id: Set(notice.warehouse_id),
+            product_id: Set(pid),
+            quantity: Set(-qty),
+            reason: Set("SHIPMENT".into()),
+            shipment_id: Set(Some(shipment.id)),
+            note: Set(Some(order.number.clone())),
+            created_by: Set(run.actor.user_id),
+            created_at: Set(run.now),
+            ..Default::default()
+        }
+        .insert(&run.txn)
+        .await?;
+    }
+    let used = shipping_notice::Entity::update_many()
+        .col_expr(shipping_notice::Column::UsedAt, Expr::value(run.now))
+        .filter(shipping_notice::Column::Id.eq(notice.id))
+        .filter(shipping_notice::Column::UsedAt.is_null())
+        .exec(&run.txn)
+        .await?;
+    if used.rows_affected != 1 {
+        return Err(notice_invalid(format!("notice {number} was already used")));
+    }
+    audit_order(
+        run,
+        step,
+        &order,
+        &after,
+        Some(format!(
+            "notice {number} verified; shipped by {}",
+            input.carrier
+        )),
+    )
+    .await?;
+    let msg = format!(
+        "Order {} shipped ({} {})",
+        order.number, shipment.carrier, shipment.tracking_number
+    );
+    notify_order(run, &after, "SHIPPED", msg, &[Position::Finance]).await?;
+    Ok(order.id)
+}
+
+/// Delivery confirmed (by the warehouse or the assistant, from the carrier or
+/// the agent).
+pub async fn shipment_confirm_delivery(
+    run: &mut StepRun,
+    input: ShipmentConfirmDeliveryInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::ShipmentConfirmDelivery;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let s = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order.id))
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("shipped order {} has no shipment", order.id))?;
+    if s.delivered_at.is_some() {
+        return Err(user_err(
+            UserErrorCode::Conflict,
+            "delivery is already confirmed",
+        ));
+    }
+    let at = inputs::not_in_future(&["deliveredAt"], input.delivered_at, run.now)?;
+    if at < s.shipped_at {
+        return Err(bad_input(
+            &["deliveredAt"],
+            "must not be before the shipment",
+        ));
+    }
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let mut am = s.into_active_model();
+    am.delivered_at = Set(Some(at));
+    am.delivery_confirmed_by = Set(Some(run.actor.user_id));
+    am.update(&run.txn).await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!("Delivery of order {} confirmed", order.number);
+    notify_order(run, &after, "DELIVERED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+fn require_full_payment(order: &sales_order::Model) -> Result<(), ServiceError> {
+    if order.fully_paid_at.is_none() || order.paid_fen < order.total_fen {
+        return Err(user_err(
+            UserErrorCode::PaymentIncomplete,
+            format!(
+                "order {}: full payment is not confirmed ({} of {} received)",
+                order.number,
+                Fen(order.paid_fen),
+                Fen(order.total_fen)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// S6.1 The salesperson collects the agent's invoicing information.
+pub async fn invoice_info_collect(
+    run: &mut StepRun,
+    input: InvoiceInfoCollectInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::InvoiceInfoCollect;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    require_full_payment(&order)?;
+    let title = inputs::text(&["title"], &input.title, 200)?;
+    let tax = inputs::text(&["taxNumber"], &input.tax_number, 40)?;
+    let bank = inputs::text(&["bankName"], &input.bank_name, 200)?;
+    let account = inputs::text(&["bankAccount"], &input.bank_account, 60)?;
+    let addr = inputs::text(&["mailingAddress"], &input.mailing_address, 500)?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    invoice_info::ActiveModel {
+        order_id: Set(order.id),
+        title: Set(title),
+        tax_number: Set(tax),
+        bank_name: Set(bank),
+        bank_account: Set(account),
+        mailing_address: Set(addr),
+        collected_by: Set(run.actor.user_id),
+        collected_at: Set(run.now),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!("Invoicing information collected for order {}", order.number);
+    notify_order(
+        run,
+        &after,
+        "INVOICE_INFO_COLLECTED",
+        msg,
+        &[Position::Finance],
+    )
+    .await?;
+    Ok(order.id)
+}
+
+/// S6.3 Finance checks full payment again and issues the invoice.
+pub async fn invoice_issue(
+    run: &mut StepRun,
+    input: InvoiceIssueInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::InvoiceIssue;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    require_full_payment(&order)?;
+    let inv_no = inputs::text(&["invoiceNumber"], &input.invoice_number, 60)?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    invoice::ActiveModel {
+        order_id: Set(order.id),
+        invoice_number: Set(inv_no.clone()),
+        amount_fen: Set(order.total_fen),
+        issued_by: Set(run.actor.user_id),
+        issued_at: Set(run.now),
+        mailed_by: Set(None),
+        mailed_at: Set(None),
+        mail_carrier: Set(None),
+        mail_tracking: Set(None),
+        expected_arrival_on: Set(None),
+        receipt_confirmed_by: Set(None),
+        receipt_confirmed_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    audit_order(run, step, &order, &after, Some(format!("invoice {inv_no}"))).await?;
+    let msg = format!("Invoice {} issued for order {}", inv_no, order.number);
+    notify_order(run, &after, "INVOICE_ISSUED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+async fn invoice_of(run: &StepRun, order_id: i64) -> Result<invoice::Model, ServiceError> {
+    invoice::Entity::find()
+        .filter(invoice::Column::OrderId.eq(order_id))
+        .one(&run.txn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("invoiced order {order_id} has no invoice").into())
+}
+
+/// S6.4 The assistant mails the invoice.
+pub async fn invoice_mail(run: &mut StepRun, input: InvoiceMailInput) -> Result<i64, ServiceError> {
+    let step = Step::InvoiceMail;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let carrier = inputs::text(&["carrier"], &input.carrier, 100)?;
+    let tracking = inputs::text(&["trackingNumber"], &input.tracking_number, 100)?;
+    let today = business_day(run.now, run.app.tz);
+    if input.expected_arrival_on < today {
+        return Err(bad_input(&["expectedArrivalOn"], "must not be in the past"));
+    }
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let inv = invoice_of(run, order.id).await?;
+    let mut am = inv.into_active_model();
+    am.mailed_by = Set(Some(run.actor.user_id));
+    am.mailed_at = Set(Some(run.now));
+    am.mail_carrier = Set(Some(carrier));
+    am.mail_tracking = Set(Some(tracking));
+    am.expected_arrival_on = Set(Some(input.expected_arrival_on));
+    am.update(&run.txn).await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!(
+        "Invoice for order {} mailed, expected by {}",
+        order.number, input.expected_arrival_on
+    );
+    notify_order(run, &after, "INVOICE_MAILED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// S6.5 The assistant confirms with the agent that the invoice arrived.
+pub async fn invoice_confirm_receipt(
+    run: &mut StepRun,
+    input: OrderStepInput,
+) -> Result<i64, ServiceError> {
+    let step = Step::InvoiceConfirmReceipt;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let after = advance(run, &order, step, from, vec![]).await?;
+    let inv = invoice_of(run, order.id).await?;
+    let mut am = inv.into_active_model();
+    am.receipt_confirmed_by = Set(Some(run.actor.user_id));
+    am.receipt_confirmed_at = Set(Some(run.now));
+    am.update(&run.txn).await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!(
+        "The agent confirmed receipt of the invoice for order {}",
+        order.number
+    );
+    notify_order(run, &after, "INVOICE_RECEIVED", msg, &[]).await?;
+    Ok(order.id)
+}
+
+/// S6.6 The assistant archives the order; its sales process ends.
+pub async fn order_archive(run: &mut StepRun, input: OrderStepInput) -> Result<i64, ServiceError> {
+    let step = Step::OrderArchive;
+    let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
+    let after = advance(
+        run,
+        &order,
+        step,
+        from,
+        vec![(sales_order::Column::ArchivedAt, Expr::value(run.now))],
+    )
+    .await?;
+    audit_order(run, step, &order, &after, None).await?;
+    let msg = format!("Order {} archived", order.number);
+    notify_order(run, &after, "ARCHIVED", msg, &[Position::Management]).await?;
+    Ok(order.id)
+}

@@ -1,0 +1,185 @@
+//! Workflow steps: which position may take each step (SPEC S5/S6, "fixed
+//! positions, fixed powers") and which status transition it makes.
+use super::{OrderStatus, Position};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Step {
+    OrderFile,
+    ContractDraft,
+    ContractSubmit,
+    ContractApprove,
+    ContractReject,
+    ContractSign,
+    OrderForwardToFinance,
+    PaymentRecord,
+    PaymentConfirmFull,
+    ShipmentExceptionApprove,
+    ShippingNoticeIssue,
+    ShipmentShip,
+    ShipmentConfirmDelivery,
+    InvoiceInfoCollect,
+    InvoiceIssue,
+    InvoiceMail,
+    InvoiceConfirmReceipt,
+    OrderArchive,
+}
+
+impl Step {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Step::OrderFile => "salesOrderCreate",
+            Step::ContractDraft => "contractDraft",
+            Step::ContractSubmit => "contractSubmit",
+            Step::ContractApprove => "contractApprove",
+            Step::ContractReject => "contractReject",
+            Step::ContractSign => "contractSign",
+            Step::OrderForwardToFinance => "salesOrderForwardToFinance",
+            Step::PaymentRecord => "paymentRecord",
+            Step::PaymentConfirmFull => "paymentConfirmFull",
+            Step::ShipmentExceptionApprove => "shipmentExceptionApprove",
+            Step::ShippingNoticeIssue => "shippingNoticeIssue",
+            Step::ShipmentShip => "shipmentShip",
+            Step::ShipmentConfirmDelivery => "shipmentConfirmDelivery",
+            Step::InvoiceInfoCollect => "invoiceInfoCollect",
+            Step::InvoiceIssue => "invoiceIssue",
+            Step::InvoiceMail => "invoiceMail",
+            Step::InvoiceConfirmReceipt => "invoiceConfirmReceipt",
+            Step::OrderArchive => "salesOrderArchive",
+        }
+    }
+
+    /// The positions that may take this step. Management may step into any
+    /// workflow step of the sales side (SPEC S3), but never into finance's
+    /// or the warehouse's: separation of duties holds for management too.
+    pub fn allowed_positions(&self) -> &'static [Position] {
+        use Position::*;
+        match self {
+            Step::OrderFile => &[Salesperson],
+            Step::ContractDraft | Step::ContractSubmit => &[SalesAssistant, Management],
+            Step::ContractApprove | Step::ContractReject => &[Supervisor, Management],
+            // On site by the salesperson, or by fax + courier by the assistant.
+            Step::ContractSign => &[Salesperson, SalesAssistant],
+            Step::OrderForwardToFinance => &[SalesAssistant],
+            Step::PaymentRecord | Step::PaymentConfirmFull => &[Finance],
+            Step::ShipmentExceptionApprove => &[Management],
+            Step::ShippingNoticeIssue => &[SalesAssistant],
+            Step::ShipmentShip => &[Warehouse],
+            Step::ShipmentConfirmDelivery => &[Warehouse, SalesAssistant],
+            Step::InvoiceInfoCollect => &[Salesperson],
+            Step::InvoiceIssue => &[Finance],
+            Step::InvoiceMail | Step::InvoiceConfirmReceipt | Step::OrderArchive => {
+                &[SalesAssistant]
+            }
+        }
+    }
+
+    pub fn allows(&self, position: Position) -> bool {
+        self.allowed_positions().contains(&position)
+    }
+
+    /// The statuses this step may start from and the status it leaves the
+    /// order in. `None` as target means the step does not change the status.
+    pub fn transition(&self) -> (&'static [OrderStatus], Option<OrderStatus>) {
+        use OrderStatus::*;
+        match self {
+            Step::OrderFile => (&[], Some(Filed)),
+            Step::ContractDraft => (&[Filed], Some(ContractDrafted)),
+            Step::ContractSubmit => (&[ContractDrafted], Some(PendingApproval)),
+            Step::ContractApprove => (&[PendingApproval], Some(Approved)),
+            Step::ContractReject => (&[PendingApproval], Some(ContractDrafted)),
+            Step::ContractSign => (&[Approved], Some(Signed)),
+            Step::OrderForwardToFinance => (&[Signed], Some(AtFinance)),
+            // Payments are recorded while at finance and after shipment
+            // (an order shipped on an exception is paid later).
+            Step::PaymentRecord => (
+                &[AtFinance, NoticeIssued, Shipped, InvoiceInfoCollected],
+                None,
+            ),
+            // At finance it moves the order to PAID; after a shipment on an
+            // exception it records that the rest has arrived.
+            Step::PaymentConfirmFull => (
+                &[AtFinance, NoticeIssued, Shipped, InvoiceInfoCollected],
+                Some(Paid),
+            ),
+            Step::ShipmentExceptionApprove => (&[Signed, AtFinance], None),
+            // From PAID, or from AT_FINANCE on a management exception.
+            Step::ShippingNoticeIssue => (&[Paid, AtFinance], Some(NoticeIssued)),
+            Step::ShipmentShip => (&[NoticeIssued], Some(Shipped)),
+            Step::ShipmentConfirmDelivery => (
+                &[
+                    Shipped,
+                    InvoiceInfoCollected,
+                    Invoiced,
+                    InvoiceMailed,
+                    ReceiptConfirmed,
+                ],
+                None,
+            ),
+            Step::InvoiceInfoCollect => (&[Shipped], Some(InvoiceInfoCollected)),
+            Step::InvoiceIssue => (&[InvoiceInfoCollected], Some(Invoiced)),
+            Step::InvoiceMail => (&[Invoiced], Some(InvoiceMailed)),
+            Step::InvoiceConfirmReceipt => (&[InvoiceMailed], Some(ReceiptConfirmed)),
+            Step::OrderArchive => (&[ReceiptConfirmed], Some(Archived)),
+        }
+    }
+
+    /// The status an order in `from` is left in by this step.
+    pub fn target_from(&self, from: OrderStatus) -> OrderStatus {
+        match (self, from) {
+            (Step::PaymentConfirmFull, OrderStatus::AtFinance) => OrderStatus::Paid,
+            (Step::PaymentConfirmFull, other) => other,
+            _ => self.transition().1.unwrap_or(from),
+        }
+    }
+
+    pub fn may_start_from(&self, status: OrderStatus) -> bool {
+        self.transition().0.contains(&status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sales_side_never_confirms_payment_or_ships() {
+        for step in [
+            Step::PaymentRecord,
+            Step::PaymentConfirmFull,
+            Step::ShipmentShip,
+            Step::InvoiceIssue,
+        ] {
+            for p in step.allowed_positions() {
+                assert!(!p.is_sales_side(), "{p} may take {step:?}");
+                assert_ne!(*p, Position::Management, "{step:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_main_chain_is_connected() {
+        use OrderStatus::*;
+        let chain = [
+            (Step::ContractDraft, Filed, ContractDrafted),
+            (Step::ContractSubmit, ContractDrafted, PendingApproval),
+            (Step::ContractApprove, PendingApproval, Approved),
+            (Step::ContractSign, Approved, Signed),
+            (Step::OrderForwardToFinance, Signed, AtFinance),
+            (Step::PaymentConfirmFull, AtFinance, Paid),
+            (Step::ShippingNoticeIssue, Paid, NoticeIssued),
+            (Step::ShipmentShip, NoticeIssued, Shipped),
+            (Step::InvoiceInfoCollect, Shipped, InvoiceInfoCollected),
+            (Step::InvoiceIssue, InvoiceInfoCollected, Invoiced),
+            (Step::InvoiceMail, Invoiced, InvoiceMailed),
+            (Step::InvoiceConfirmReceipt, InvoiceMailed, ReceiptConfirmed),
+            (Step::OrderArchive, ReceiptConfirmed, Archived),
+        ];
+        for (step, from, to) in chain {
+            assert!(step.may_start_from(from), "{step:?} from {from}");
+            assert_eq!(step.target_from(from), to);
+        }
+        assert!(!Step::ShipmentShip.may_start_from(Paid));
+        assert_eq!(Step::PaymentConfirmFull.target_from(Shipped), Shipped);
+        assert_eq!(Step::PaymentRecord.target_from(AtFinance), AtFinance);
+    }
+}

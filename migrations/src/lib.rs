@@ -1,0 +1,29 @@
+//! Database migrations. Append-only: never edit a migration that has been applied;
+//! add a new one instead.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_foundation::Migration)]
+    }
+}
+
+/// Renders portable DDL for the connected backend. The DDL uses four placeholders:
+/// `{pk}` an auto-increment 64-bit primary key, `{ts}` a UTC timestamp,
+/// `{date}` a calendar date and `{bool}` a boolean.
+pub(crate) fn render_ddl(backend: sea_orm_migration::sea_orm::DbBackend, ddl: &str) -> String {
+    use sea_orm_migration::sea_orm::DbBackend;
+    let (pk, ts, date) = match backend {
+        DbBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "TIMESTAMPTZ", "DATE"),
+        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "TEXT"),
+    };
+    ddl.replace("{pk}", pk)
+        .replace("{ts}", ts)
+        .replace("{date}", date)
+        .replace("{bool}", "BOOLEAN")
+}
