@@ -1,0 +1,131 @@
+//! Starts the real app on port 0 against a fresh database: a SQLite file in a
+//! temporary directory, or a new PostgreSQL database created from a server URL.
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, Database};
+
+use salesguard_api::config::Settings;
+use salesguard_api::db::Db;
+use salesguard_api::services::admin::{insert_user, NewUser};
+use salesguard_api::AppState;
+use salesguard_entities::rules::Position;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: AppState,
+    pub database_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Creates a fresh, empty PostgreSQL database on the server at `admin_url`
+/// and returns its URL.
+pub async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
+    let name = format!("sg_test_{}_{}", std::process::id(), rand_suffix());
+    let admin = Database::connect(admin_url)
+        .await
+        .context("cannot connect to PostgreSQL")?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    admin.close().await.ok();
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .context("PostgreSQL URL has no database name")?;
+    Ok(format!("{base}/{name}"))
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{t}_{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Server {
+    /// `pg_admin_url`: None for SQLite; Some(url of an existing database on
+    /// the server) for PostgreSQL.
+    pub async fn start(pg_admin_url: Option<&str>) -> anyhow::Result<Server> {
+        Server::start_with(pg_admin_url, |_| {}).await
+    }
+
+    /// Like `start`, with a hook to adjust the database handles (e.g. to
+    /// count statements) before the app uses them.
+    pub async fn start_with(
+        pg_admin_url: Option<&str>,
+        hook: impl FnOnce(&mut Db),
+    ) -> anyhow::Result<Server> {
+        let (url, dir) = match pg_admin_url {
+            Some(admin) => (fresh_pg_database(admin).await?, None),
+            None => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                (url, Some(dir))
+            }
+        };
+        let settings = Settings {
+            database_url: url.clone(),
+            bind: "127.0.0.1:0".into(),
+            ..Settings::default()
+        };
+        let mut db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
+        db.migrate().await?;
+        hook(&mut db);
+        let app = AppState::new(db, settings)?;
+        let txn = app.db.begin().await?;
+        insert_user(
+            &txn,
+            NewUser {
+                username: "admin".into(),
+                display_name: "Administrator".into(),
+                email: None,
+                position: Position::Admin,
+                password: ADMIN_PASSWORD.into(),
+                region_ids: vec![],
+                all_regions: true,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {e:?}"))?;
+        txn.commit().await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = app.clone();
+        tokio::spawn(async move {
+            let _ = salesguard_api::http::serve(serving, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        Ok(Server {
+            addr,
+            app,
+            database_url: url,
+            shutdown: Some(tx),
+            _dir: dir,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn client(&self) -> super::Client {
+        super::Client::new(&self.base_url())
+    }
+}

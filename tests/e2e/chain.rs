@@ -1,0 +1,157 @@
+//! The whole order-to-cash chain, walked by the positions that take each step.
+use salesguard::testkit::chain::{ok, STEPS};
+use serde_json::{json, Value};
+
+async fn notifications(c: &salesguard::testkit::Client) -> Vec<Value> {
+    let d = c
+        .data(
+            "{notifications(first:100){totalCount edges{node{kind message salesOrder{number}}}}}",
+            json!({}),
+        )
+        .await
+        .expect("notifications");
+    d["notifications"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+e2e!(
+    whole_chain_by_positions,
+    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+        let team = w.north.clone();
+        let order = w.file_order(&team, 3, "1999.50").await.expect("file");
+        assert_eq!(order["status"], "FILED");
+        assert_eq!(order["total"], "5998.50");
+        assert_eq!(order["balanceDue"], "5998.50");
+        let number = order["number"].as_str().unwrap_or_default().to_owned();
+        let day = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y%m%d")
+            .to_string();
+        assert_eq!(number, format!("SC{day}DD0001"));
+
+        let mut order = order;
+        let mut seen = vec![];
+        for step in STEPS {
+            let (who, input) = w.actor_and_input(&team, step, &order);
+            order = ok(&who, step, input)
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {e}"));
+            seen.push(order["status"].as_str().unwrap_or_default().to_owned());
+        }
+        assert_eq!(
+            seen,
+            [
+                "CONTRACT_DRAFTED",
+                "PENDING_APPROVAL",
+                "APPROVED",
+                "SIGNED",
+                "AT_FINANCE",
+                "AT_FINANCE",
+                "PAID",
+                "NOTICE_ISSUED",
+                "SHIPPED",
+                "INVOICE_INFO_COLLECTED",
+                "INVOICED",
+                "INVOICE_MAILED",
+                "RECEIPT_CONFIRMED",
+                "ARCHIVED"
+            ]
+        );
+        assert_eq!(order["contract"]["number"], format!("SC{day}HT0001"));
+        assert_eq!(order["contract"]["status"], "SIGNED");
+        assert_eq!(
+            order["contract"]["decidedBy"]["username"],
+            "supervisor.north"
+        );
+        assert_eq!(
+            order["shippingNotice"]["number"],
+            format!("SC{day}FHTZ0001")
+        );
+        assert!(order["shippingNotice"]["usedAt"].is_string());
+        assert_eq!(order["paid"], "5998.50");
+        assert_eq!(order["balanceDue"], "0.00");
+        assert_eq!(order["invoice"]["amount"], "5998.50");
+        assert!(order["receivable"].is_null(), "fully paid: no receivable");
+
+        // Stock left in the same transaction as the shipment.
+        let d = w
+            .warehouse_keeper
+            .data(
+                "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){onHand}}",
+                json!({"w": w.warehouse, "p": w.product}),
+            )
+            .await
+            .expect("stock");
+        assert_eq!(d["stockLevels"][0]["onHand"], 997);
+
+        // History: one OK record per step, by the position that took it.
+        let d = team
+        .sales
+        .data(
+            "query($n:String!){salesOrder(number:$n){history{action outcome actorPosition actor{username}}}}",
+            json!({"n": number}),
+        )
+        .await
+        .expect("history");
+        let hist = d["salesOrder"]["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let actions: Vec<&str> = hist.iter().filter_map(|h| h["action"].as_str()).collect();
+        let mut expected = vec!["salesOrderCreate"];
+        expected.extend(STEPS.iter().copied());
+        assert_eq!(actions, expected);
+        assert!(hist.iter().all(|h| h["outcome"] == "OK"));
+        let pos = |a: &str| {
+            hist.iter()
+                .find(|h| h["action"] == a)
+                .and_then(|h| h["actorPosition"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(pos("contractApprove"), "SUPERVISOR");
+        assert_eq!(pos("paymentConfirmFull"), "FINANCE");
+        assert_eq!(pos("shipmentShip"), "WAREHOUSE");
+
+        // Copies to every party: the salesperson heard of each step taken by
+        // others; the south team heard nothing; management got the completed review.
+        let sales_kinds: Vec<String> = notifications(&team.sales)
+            .await
+            .iter()
+            .filter_map(|n| n["kind"].as_str().map(str::to_owned))
+            .collect();
+        for k in [
+            "CONTRACT_DRAFTED",
+            "CONTRACT_APPROVED",
+            "PAYMENT_CONFIRMED",
+            "SHIPPED",
+            "INVOICE_ISSUED",
+        ] {
+            assert!(
+                sales_kinds.iter().any(|s| s == k),
+                "salesperson missed {k}: {sales_kinds:?}"
+            );
+        }
+        assert!(notifications(&w.south.sales).await.is_empty());
+        assert!(notifications(&w.south.supervisor).await.is_empty());
+        let mgmt: Vec<String> = notifications(&w.management)
+            .await
+            .iter()
+            .filter_map(|n| n["kind"].as_str().map(str::to_owned))
+            .collect();
+        assert!(mgmt.iter().any(|k| k == "CONTRACT_APPROVED"), "{mgmt:?}");
+        assert!(mgmt.iter().any(|k| k == "CONTRACT_SUBMITTED"), "{mgmt:?}");
+
+        // The trail verifies.
+        let v = salesguard_api::audit::verify(&server.app.db.read)
+            .await
+            .expect("verify");
+        assert!(v.first_broken.is_none(), "{v:?}");
+        assert!(v.records >= 15);
+    }
+);
