@@ -154,7 +154,6 @@ impl World {
         let u = |n: &str| format!("{n}{s}");
         let team = |region: String, agent: String, tag: &'static str| {
             let admin = admin.clone();
-            let u = u.clone();
             async move {
                 Ok::<Team, anyhow::Error>(Team {
                     sales: create_user(

@@ -75,3 +75,4 @@ macro_rules! e2e {
 }
 
 mod chain;
+mod schema;

@@ -126,7 +126,7 @@ impl StatusEnum {
             S::Archived => OrderStatus::Archived,
         }
     }
-    pub fn from_str(s: &str) -> Option<StatusEnum> {
+    pub fn parse(s: &str) -> Option<StatusEnum> {
         use StatusEnum as S;
         [
             S::Filed,
@@ -418,7 +418,7 @@ impl SalesOrder {
         &self.0.number
     }
     async fn status(&self) -> StatusEnum {
-        StatusEnum::from_str(&self.0.status).unwrap_or(StatusEnum::Filed)
+        StatusEnum::parse(&self.0.status).unwrap_or(StatusEnum::Filed)
     }
     /// Increases with every change; clients may show it to explain a CONFLICT.
     async fn version(&self) -> i64 {
