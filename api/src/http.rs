@@ -110,6 +110,7 @@ async fn ws(
                         .ok_or_else(|| async_graphql::Error::new("invalid or expired token"))?;
                     let mut data = Data::default();
                     data.insert(actor);
+                    graphql::loaders::insert(&mut data, &app.db.read);
                     Ok(data)
                 })
                 .serve()

@@ -1,6 +1,7 @@
 //! Starts the real app on port 0 against a fresh database: a SQLite file in a
 //! temporary directory, or a new PostgreSQL database created from a server URL.
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database};
@@ -13,15 +14,22 @@ use salesguard_entities::rules::Position;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
+/// A running server. Clones share it; it stops (and its temporary
+/// database directory goes) when the last clone is dropped.
+#[derive(Clone)]
 pub struct Server {
     pub addr: SocketAddr,
     pub app: AppState,
     pub database_url: String,
+    _guard: Arc<Guard>,
+}
+
+struct Guard {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: Option<tempfile::TempDir>,
 }
 
-impl Drop for Server {
+impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -116,8 +124,10 @@ impl Server {
             addr,
             app,
             database_url: url,
-            shutdown: Some(tx),
-            _dir: dir,
+            _guard: Arc::new(Guard {
+                shutdown: Some(tx),
+                _dir: dir,
+            }),
         })
     }
 

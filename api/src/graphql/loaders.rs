@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Request};
+use async_graphql::{Context, Data, Request};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
 use salesguard_entities::model::*;
@@ -138,28 +138,26 @@ fn loader<T: Loader<i64>>(l: T) -> DataLoader<T> {
     DataLoader::new(l, tokio::spawn)
 }
 
-/// Adds a fresh set of loaders to a request (caches live for one request).
-pub fn attach(req: Request, db: &DatabaseConnection) -> Request {
+/// Adds a fresh set of loaders (for one HTTP request or one subscription
+/// connection; they batch, they do not cache).
+pub fn insert(data: &mut Data, db: &DatabaseConnection) {
     macro_rules! by_id {
-        ($req:expr, $($m:ident),*) => { $req$(.data(loader(ById::<$m::Entity>(db.clone(), PhantomData))))* };
+        ($($m:ident),*) => { $(data.insert(loader(ById::<$m::Entity>(db.clone(), PhantomData)));)* };
     }
     macro_rules! by_order {
-        ($req:expr, $($m:ident),*) => { $req$(.data(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData))))* };
+        ($($m:ident),*) => { $(data.insert(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData)));)* };
     }
-    let req = by_id!(req, agent, region, user, product, warehouse, sales_order);
-    let req = by_order!(
-        req,
-        contract,
-        payment,
-        shipping_notice,
-        shipment,
-        invoice,
-        invoice_info,
-        receivable,
-        shipment_exception,
-        order_line
+    by_id!(agent, region, user, product, warehouse, sales_order);
+    by_order!(
+        contract, payment, shipping_notice, shipment, invoice, invoice_info, receivable,
+        shipment_exception, order_line
     );
-    req.data(loader(OrderHistory(db.clone())))
+    data.insert(loader(OrderHistory(db.clone())));
+}
+
+pub fn attach(mut req: Request, db: &DatabaseConnection) -> Request {
+    insert(&mut req.data, db);
+    req
 }
 
 pub async fn one<E>(ctx: &Context<'_>, id: i64) -> Result<Option<E::Model>, AppError>
