@@ -51,7 +51,10 @@ where
     Fut: Future<Output = ()>,
 {
     if let Some((s, w)) = world(backend).await {
+        // The test may not hold on to its server: keep it up until the end.
+        let keep = s.clone();
         f(s, w).await;
+        drop(keep);
     }
 }
 
@@ -76,3 +79,4 @@ macro_rules! e2e {
 
 mod chain;
 mod schema;
+mod api;
