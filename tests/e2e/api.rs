@@ -68,6 +68,24 @@ e2e!(query_limits_hold, |_s: Server, w: World| async move {
         .expect("raw");
     let msg = r["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
     assert!(msg.contains("deep") || msg.contains("depth"), "{r}");
+    // Cost grows with `first`: a wide selection of 100 orders is too complex,
+    // the same selection of 10 is fine.
+    let wide = "id number status total paid balanceDue createdAt updatedAt agent{name code region{code name}} \
+                lines{lineNo quantity unitPrice amount product{sku name}} contract{number status terms} \
+                payments{amount reference} history{action outcome actorPosition}";
+    let r = w
+        .management
+        .raw(&format!("{{salesOrders(first:100){{edges{{node{{{wide}}}}}}}}}"), json!({}))
+        .await
+        .expect("raw");
+    let msg = r["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
+    assert!(msg.contains("complex"), "{r}");
+    let r = w
+        .management
+        .raw(&format!("{{salesOrders(first:10){{edges{{node{{{wide}}}}}}}}}"), json!({}))
+        .await
+        .expect("raw");
+    assert!(r["errors"].is_null(), "{r}");
 });
 
 #[test]

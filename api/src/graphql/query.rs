@@ -254,6 +254,8 @@ impl QueryRoot {
     }
 
     /// Sales orders in the reader's regions.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn sales_orders(
         &self,
         ctx: &Context<'_>,
@@ -340,6 +342,8 @@ impl QueryRoot {
     }
 
     /// Agents in the reader's regions.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn agents(
         &self,
         ctx: &Context<'_>,
@@ -357,6 +361,8 @@ impl QueryRoot {
         paginate(ctx, q, first, after, Agent).await.map(Into::into)
     }
 
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -406,6 +412,8 @@ impl QueryRoot {
     }
 
     /// The reader's notifications, newest first.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -436,6 +444,8 @@ impl QueryRoot {
     }
 
     /// Users (admin and company-wide readers only).
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn users(
         &self,
         ctx: &Context<'_>,

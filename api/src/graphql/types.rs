@@ -638,6 +638,14 @@ impl Contract {
     async fn courier_tracking(&self) -> Option<&str> {
         self.0.courier_tracking.as_deref()
     }
+    /// The order's audit entries (every step and refusal on its chain).
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(loaders::history(ctx, self.0.order_id)
+            .await?
+            .into_iter()
+            .map(AuditEntry)
+            .collect())
+    }
     async fn sales_order(&self, ctx: &Context<'_>) -> Result<SalesOrder, AppError> {
         order_ref(ctx, self.0.order_id).await
     }
@@ -732,6 +740,14 @@ impl ShippingNotice {
     async fn used_at(&self) -> Option<DateTime<Utc>> {
         self.0.used_at
     }
+    /// The order's audit entries (every step and refusal on its chain).
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(loaders::history(ctx, self.0.order_id)
+            .await?
+            .into_iter()
+            .map(AuditEntry)
+            .collect())
+    }
     async fn sales_order(&self, ctx: &Context<'_>) -> Result<SalesOrder, AppError> {
         order_ref(ctx, self.0.order_id).await
     }
@@ -763,6 +779,14 @@ impl Shipment {
         Ok(loaders::one::<warehouse::Entity>(ctx, self.0.warehouse_id)
             .await?
             .map(Warehouse))
+    }
+    /// The order's audit entries (every step and refusal on its chain).
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(loaders::history(ctx, self.0.order_id)
+            .await?
+            .into_iter()
+            .map(AuditEntry)
+            .collect())
     }
     async fn sales_order(&self, ctx: &Context<'_>) -> Result<SalesOrder, AppError> {
         order_ref(ctx, self.0.order_id).await
@@ -844,6 +868,14 @@ impl Invoice {
     }
     async fn receipt_confirmed_at(&self) -> Option<DateTime<Utc>> {
         self.0.receipt_confirmed_at
+    }
+    /// The order's audit entries (every step and refusal on its chain).
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<AuditEntry>, AppError> {
+        Ok(loaders::history(ctx, self.0.order_id)
+            .await?
+            .into_iter()
+            .map(AuditEntry)
+            .collect())
     }
     async fn sales_order(&self, ctx: &Context<'_>) -> Result<SalesOrder, AppError> {
         order_ref(ctx, self.0.order_id).await
