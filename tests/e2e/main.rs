@@ -77,6 +77,7 @@ macro_rules! e2e {
     };
 }
 
-mod chain;
-mod schema;
 mod api;
+mod chain;
+mod concurrency;
+mod schema;
