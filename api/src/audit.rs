@@ -342,7 +342,10 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<Verification, DbErr> {
     {
         note(
             orphan.id,
-            format!("stream {} has no head (inserted outside the application)", orphan.stream),
+            format!(
+                "stream {} has no head (inserted outside the application)",
+                orphan.stream
+            ),
             &mut broken,
         );
     }

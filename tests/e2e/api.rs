@@ -10,51 +10,88 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-
 fn code(resp: &Value) -> Option<&str> {
     resp["errors"][0]["extensions"]["code"].as_str()
 }
 
-e2e!(authentication_is_required_and_tokens_can_be_revoked, |s: Server, w: World| async move {
-    let anon = s.client();
-    let r = anon.raw("{viewer{username}}", json!({})).await.expect("raw");
-    assert_eq!(code(&r), Some("UNAUTHENTICATED"));
-    let r = anon.with_token("not-a-token").raw("{viewer{username}}", json!({})).await.expect("raw");
-    assert_eq!(code(&r), Some("UNAUTHENTICATED"));
-    let r = anon
+e2e!(
+    authentication_is_required_and_tokens_can_be_revoked,
+    |s: Server, w: World| async move {
+        let anon = s.client();
+        let r = anon
+            .raw("{viewer{username}}", json!({}))
+            .await
+            .expect("raw");
+        assert_eq!(code(&r), Some("UNAUTHENTICATED"));
+        let r = anon
+            .with_token("not-a-token")
+            .raw("{viewer{username}}", json!({}))
+            .await
+            .expect("raw");
+        assert_eq!(code(&r), Some("UNAUTHENTICATED"));
+        let r = anon
         .raw(
             "mutation{sessionCreate(input:{username:\"finance\",password:\"wrong-password\"}){token userErrors{code}}}",
             json!({}),
         )
         .await
         .expect("raw");
-    assert_eq!(r["data"]["sessionCreate"]["token"], Value::Null);
-    assert_eq!(r["data"]["sessionCreate"]["userErrors"][0]["code"], "INVALID_CREDENTIALS");
+        assert_eq!(r["data"]["sessionCreate"]["token"], Value::Null);
+        assert_eq!(
+            r["data"]["sessionCreate"]["userErrors"][0]["code"],
+            "INVALID_CREDENTIALS"
+        );
 
-    let me = anon.login("finance", salesguard::testkit::world::PASSWORD).await.expect("login");
-    let d = me.data("{viewer{username position allRegions}}", json!({})).await.expect("viewer");
-    assert_eq!(d["viewer"]["username"], "finance");
-    assert_eq!(d["viewer"]["position"], "FINANCE");
-    let d = me.data("mutation{sessionRevoke{revoked}}", json!({})).await.expect("revoke");
-    assert_eq!(d["sessionRevoke"]["revoked"], true);
-    let r = me.raw("{viewer{username}}", json!({})).await.expect("raw");
-    assert_eq!(code(&r), Some("UNAUTHENTICATED"));
-    // Other sessions of other users are unaffected.
-    assert!(w.management.data("{viewer{username}}", json!({})).await.is_ok());
-});
+        let me = anon
+            .login("finance", salesguard::testkit::world::PASSWORD)
+            .await
+            .expect("login");
+        let d = me
+            .data("{viewer{username position allRegions}}", json!({}))
+            .await
+            .expect("viewer");
+        assert_eq!(d["viewer"]["username"], "finance");
+        assert_eq!(d["viewer"]["position"], "FINANCE");
+        let d = me
+            .data("mutation{sessionRevoke{revoked}}", json!({}))
+            .await
+            .expect("revoke");
+        assert_eq!(d["sessionRevoke"]["revoked"], true);
+        let r = me.raw("{viewer{username}}", json!({})).await.expect("raw");
+        assert_eq!(code(&r), Some("UNAUTHENTICATED"));
+        // Other sessions of other users are unaffected.
+        assert!(w
+            .management
+            .data("{viewer{username}}", json!({}))
+            .await
+            .is_ok());
+    }
+);
 
 e2e!(health_and_readiness, |s: Server, _w: World| async move {
     let http = reqwest::Client::new();
-    let r = http.get(format!("{}/healthz", s.base_url())).send().await.expect("healthz");
+    let r = http
+        .get(format!("{}/healthz", s.base_url()))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(r.status(), 200);
-    let r = http.get(format!("{}/readyz", s.base_url())).send().await.expect("readyz");
+    let r = http
+        .get(format!("{}/readyz", s.base_url()))
+        .send()
+        .await
+        .expect("readyz");
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap_or_default(), "ready");
 });
 
 e2e!(query_limits_hold, |_s: Server, w: World| async move {
     // Page size is capped.
-    let r = w.management.raw("{salesOrders(first:101){totalCount}}", json!({})).await.expect("raw");
+    let r = w
+        .management
+        .raw("{salesOrders(first:101){totalCount}}", json!({}))
+        .await
+        .expect("raw");
     assert!(r["errors"].is_array(), "{r}");
     // Depth is limited: a contract's order's contract's order ... nests too deep.
     let mut q = String::from("id");
@@ -63,10 +100,16 @@ e2e!(query_limits_hold, |_s: Server, w: World| async move {
     }
     let r = w
         .management
-        .raw(&format!("{{salesOrders(first:1){{edges{{node{{{q}}}}}}}}}"), json!({}))
+        .raw(
+            &format!("{{salesOrders(first:1){{edges{{node{{{q}}}}}}}}}"),
+            json!({}),
+        )
         .await
         .expect("raw");
-    let msg = r["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
+    let msg = r["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
     assert!(msg.contains("deep") || msg.contains("depth"), "{r}");
     // Cost grows with `first`: a wide selection of 100 orders is too complex,
     // the same selection of 10 is fine.
@@ -75,14 +118,23 @@ e2e!(query_limits_hold, |_s: Server, w: World| async move {
                 payments{amount reference} history{action outcome actorPosition}";
     let r = w
         .management
-        .raw(&format!("{{salesOrders(first:100){{edges{{node{{{wide}}}}}}}}}"), json!({}))
+        .raw(
+            &format!("{{salesOrders(first:100){{edges{{node{{{wide}}}}}}}}}"),
+            json!({}),
+        )
         .await
         .expect("raw");
-    let msg = r["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
+    let msg = r["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
     assert!(msg.contains("complex"), "{r}");
     let r = w
         .management
-        .raw(&format!("{{salesOrders(first:10){{edges{{node{{{wide}}}}}}}}}"), json!({}))
+        .raw(
+            &format!("{{salesOrders(first:10){{edges{{node{{{wide}}}}}}}}}"),
+            json!({}),
+        )
         .await
         .expect("raw");
     assert!(r["errors"].is_null(), "{r}");
@@ -122,15 +174,24 @@ async fn statements_for(first: usize) -> usize {
     let w = World::create(&s.base_url()).await.expect("world");
     for _ in 0..first {
         let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
-        w.advance_to(&w.north, o, "contractApprove").await.expect("advance");
+        w.advance_to(&w.north, o, "contractApprove")
+            .await
+            .expect("advance");
     }
     let q = "query($n:Int){salesOrders(first:$n){totalCount edges{node{number agent{name region{code}} \
              salesperson{username} lines{quantity product{sku}} contract{number draftedBy{username} decidedBy{username}} \
              payments{amount} history{action actor{username}}}}}}";
     let before = counter.load(Ordering::SeqCst);
-    let d = w.management.data(q, json!({"n": first})).await.expect("query");
+    let d = w
+        .management
+        .data(q, json!({"n": first}))
+        .await
+        .expect("query");
     let after = counter.load(Ordering::SeqCst);
-    assert_eq!(d["salesOrders"]["edges"].as_array().map(|a| a.len()), Some(first));
+    assert_eq!(
+        d["salesOrders"]["edges"].as_array().map(|a| a.len()),
+        Some(first)
+    );
     after - before
 }
 
@@ -148,124 +209,187 @@ async fn statements_per_request_do_not_grow_with_page_size() {
     assert!(large <= 18, "{large} statements");
 }
 
-e2e!(notifications_are_read_per_user_and_pushed, |s: Server, w: World| async move {
-    // Subscribe as the north assistant over graphql-ws.
-    let url = format!("ws://{}/graphql/ws", s.addr);
-    let mut req = url.into_client_request().expect("request");
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
-    let token = w.north.assistant.token.clone().unwrap_or_default();
-    ws.send(Message::Text(json!({"type":"connection_init","payload":{"token": token}}).to_string().into()))
+e2e!(
+    notifications_are_read_per_user_and_pushed,
+    |s: Server, w: World| async move {
+        // Subscribe as the north assistant over graphql-ws.
+        let url = format!("ws://{}/graphql/ws", s.addr);
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
+        let token = w.north.assistant.token.clone().unwrap_or_default();
+        ws.send(Message::Text(
+            json!({"type":"connection_init","payload":{"token": token}})
+                .to_string()
+                .into(),
+        ))
         .await
         .expect("init");
-    let ack = ws.next().await.expect("ack").expect("ack msg");
-    assert!(ack.to_text().unwrap_or_default().contains("connection_ack"), "{ack:?}");
-    ws.send(Message::Text(
+        let ack = ws.next().await.expect("ack").expect("ack msg");
+        assert!(
+            ack.to_text().unwrap_or_default().contains("connection_ack"),
+            "{ack:?}"
+        );
+        ws.send(Message::Text(
         json!({"id":"1","type":"subscribe","payload":{"query":"subscription{notificationReceived{kind message salesOrder{number}}}"}})
             .to_string()
             .into(),
     ))
     .await
     .expect("subscribe");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let order = w.file_order(&w.north, 2, "100.00").await.expect("file");
-    let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-        .await
-        .expect("a notification within 10 s")
-        .expect("message")
-        .expect("ws message");
-    let v: Value = serde_json::from_str(msg.to_text().unwrap_or_default()).expect("json");
-    assert_eq!(v["type"], "next", "{v}");
-    assert_eq!(v["payload"]["data"]["notificationReceived"]["kind"], "ORDER_FILED");
-    assert_eq!(v["payload"]["data"]["notificationReceived"]["salesOrder"]["number"], order["number"]);
+        let order = w.file_order(&w.north, 2, "100.00").await.expect("file");
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("a notification within 10 s")
+            .expect("message")
+            .expect("ws message");
+        let v: Value = serde_json::from_str(msg.to_text().unwrap_or_default()).expect("json");
+        assert_eq!(v["type"], "next", "{v}");
+        assert_eq!(
+            v["payload"]["data"]["notificationReceived"]["kind"],
+            "ORDER_FILED"
+        );
+        assert_eq!(
+            v["payload"]["data"]["notificationReceived"]["salesOrder"]["number"],
+            order["number"]
+        );
 
-    // The inbox: unread, then read.
-    let a = &w.north.assistant;
-    let d = a.data("{unreadNotificationCount notifications(first:10,unreadOnly:true){totalCount edges{node{id kind}}}}", json!({})).await.expect("inbox");
-    assert_eq!(d["unreadNotificationCount"], 1);
-    let id = d["notifications"]["edges"][0]["node"]["id"].clone();
-    let d = a
-        .data("mutation($i:NotificationsMarkReadInput!){notificationsMarkRead(input:$i){marked}}", json!({"i": {"ids": [id]}}))
-        .await
-        .expect("mark");
-    assert_eq!(d["notificationsMarkRead"]["marked"], 1);
-    let d = a.data("{unreadNotificationCount}", json!({})).await.expect("count");
-    assert_eq!(d["unreadNotificationCount"], 0);
-    // A websocket without a valid token is refused.
-    let mut req = format!("ws://{}/graphql/ws", s.addr).into_client_request().expect("request");
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
-    let (mut bad, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
-    bad.send(Message::Text(json!({"type":"connection_init","payload":{"token":"nope"}}).to_string().into()))
-        .await
-        .expect("init");
-    let reply = tokio::time::timeout(std::time::Duration::from_secs(5), bad.next()).await.expect("reply");
-    let acked = matches!(&reply, Some(Ok(Message::Text(t))) if t.contains("connection_ack"));
-    assert!(!acked, "connection with a bad token was acknowledged: {reply:?}");
-});
-
-e2e!(audit_trail_detects_tampering, |s: Server, w: World| async move {
-    let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
-    w.advance_to(&w.north, o, "contractApprove").await.expect("advance");
-    let v = salesguard_api::audit::verify(&s.app.db.read).await.expect("verify");
-    assert_eq!(v.first_broken, None);
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, ColumnTrait, QueryOrder};
-    use salesguard_entities::model::audit_log;
-    let target = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq("contractApprove"))
-        .order_by_asc(audit_log::Column::Id)
-        .one(&s.app.db.read)
-        .await
-        .expect("query")
-        .expect("an approval record");
-    s.app
-        .db
-        .write
-        .execute_unprepared(&format!(
-            "UPDATE audit_log SET actor_position = 'FINANCE' WHERE id = {}",
-            target.id
+        // The inbox: unread, then read.
+        let a = &w.north.assistant;
+        let d = a.data("{unreadNotificationCount notifications(first:10,unreadOnly:true){totalCount edges{node{id kind}}}}", json!({})).await.expect("inbox");
+        assert_eq!(d["unreadNotificationCount"], 1);
+        let id = d["notifications"]["edges"][0]["node"]["id"].clone();
+        let d = a
+            .data(
+                "mutation($i:NotificationsMarkReadInput!){notificationsMarkRead(input:$i){marked}}",
+                json!({"i": {"ids": [id]}}),
+            )
+            .await
+            .expect("mark");
+        assert_eq!(d["notificationsMarkRead"]["marked"], 1);
+        let d = a
+            .data("{unreadNotificationCount}", json!({}))
+            .await
+            .expect("count");
+        assert_eq!(d["unreadNotificationCount"], 0);
+        // A websocket without a valid token is refused.
+        let mut req = format!("ws://{}/graphql/ws", s.addr)
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut bad, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
+        bad.send(Message::Text(
+            json!({"type":"connection_init","payload":{"token":"nope"}})
+                .to_string()
+                .into(),
         ))
         .await
-        .expect("tamper");
-    let v = salesguard_api::audit::verify(&s.app.db.read).await.expect("verify");
-    assert_eq!(v.first_broken.as_ref().map(|b| b.0), Some(target.id), "{v:?}");
+        .expect("init");
+        let reply = tokio::time::timeout(std::time::Duration::from_secs(5), bad.next())
+            .await
+            .expect("reply");
+        let acked = matches!(&reply, Some(Ok(Message::Text(t))) if t.contains("connection_ack"));
+        assert!(
+            !acked,
+            "connection with a bad token was acknowledged: {reply:?}"
+        );
+    }
+);
 
-    // The CLI reports the same record and fails.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
-        .args(["audit", "verify"])
-        .env("SALESGUARD_DATABASE_URL", &s.database_url)
-        .output()
-        .expect("run the CLI");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains(&format!("first altered record id {}", target.id)), "{text}");
-});
+e2e!(
+    audit_trail_detects_tampering,
+    |s: Server, w: World| async move {
+        let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+        w.advance_to(&w.north, o, "contractApprove")
+            .await
+            .expect("advance");
+        let v = salesguard_api::audit::verify(&s.app.db.read)
+            .await
+            .expect("verify");
+        assert_eq!(v.first_broken, None);
+        use salesguard_entities::model::audit_log;
+        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+        let target = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("contractApprove"))
+            .order_by_asc(audit_log::Column::Id)
+            .one(&s.app.db.read)
+            .await
+            .expect("query")
+            .expect("an approval record");
+        s.app
+            .db
+            .write
+            .execute_unprepared(&format!(
+                "UPDATE audit_log SET actor_position = 'FINANCE' WHERE id = {}",
+                target.id
+            ))
+            .await
+            .expect("tamper");
+        let v = salesguard_api::audit::verify(&s.app.db.read)
+            .await
+            .expect("verify");
+        assert_eq!(
+            v.first_broken.as_ref().map(|b| b.0),
+            Some(target.id),
+            "{v:?}"
+        );
 
-e2e!(a_removed_audit_record_is_detected, |s: Server, w: World| async move {
-    let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
-    w.advance_to(&w.north, o, "contractSubmit").await.expect("advance");
-    use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, ColumnTrait};
-    use salesguard_entities::model::audit_log;
-    let draft = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq("contractDraft"))
-        .one(&s.app.db.read)
-        .await
-        .expect("query")
-        .expect("draft record");
-    s.app
-        .db
-        .write
-        .execute_unprepared(&format!("DELETE FROM audit_log WHERE id = {}", draft.id))
-        .await
-        .expect("delete");
-    let v = salesguard_api::audit::verify(&s.app.db.read).await.expect("verify");
-    let (id, why) = v.first_broken.expect("the gap is found");
-    assert!(id > draft.id, "{id} {why}");
-    assert!(why.contains("removed"), "{why}");
-});
+        // The CLI reports the same record and fails.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
+            .args(["audit", "verify"])
+            .env("SALESGUARD_DATABASE_URL", &s.database_url)
+            .output()
+            .expect("run the CLI");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains(&format!("first altered record id {}", target.id)),
+            "{text}"
+        );
+    }
+);
+
+e2e!(
+    a_removed_audit_record_is_detected,
+    |s: Server, w: World| async move {
+        let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+        w.advance_to(&w.north, o, "contractSubmit")
+            .await
+            .expect("advance");
+        use salesguard_entities::model::audit_log;
+        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+        let draft = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("contractDraft"))
+            .one(&s.app.db.read)
+            .await
+            .expect("query")
+            .expect("draft record");
+        s.app
+            .db
+            .write
+            .execute_unprepared(&format!("DELETE FROM audit_log WHERE id = {}", draft.id))
+            .await
+            .expect("delete");
+        let v = salesguard_api::audit::verify(&s.app.db.read)
+            .await
+            .expect("verify");
+        let (id, why) = v.first_broken.expect("the gap is found");
+        assert!(id > draft.id, "{id} {why}");
+        assert!(why.contains("removed"), "{why}");
+    }
+);
 
 #[tokio::test]
 async fn cli_creates_the_first_administrator() {
@@ -279,62 +403,158 @@ async fn cli_creates_the_first_administrator() {
         }
         c.output().expect("run the CLI")
     };
-    let out = run(&["user", "create", "--username", "root", "--position", "admin", "--all-regions"], Some("short"));
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--position",
+            "admin",
+            "--all-regions",
+        ],
+        Some("short"),
+    );
     assert!(!out.status.success(), "a short password is refused");
-    let out = run(&["user", "create", "--username", "root", "--position", "admin", "--all-regions"], Some("long-enough-password"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--position",
+            "admin",
+            "--all-regions",
+        ],
+        Some("long-enough-password"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("created user root (ADMIN)"));
-    let out = run(&["user", "create", "--username", "root", "--position", "admin", "--all-regions"], Some("long-enough-password"));
+    let out = run(
+        &[
+            "user",
+            "create",
+            "--username",
+            "root",
+            "--position",
+            "admin",
+            "--all-regions",
+        ],
+        Some("long-enough-password"),
+    );
     assert!(!out.status.success(), "the username is taken");
     let out = run(&["audit", "verify"], None);
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 1 records"));
 
     // The created administrator can sign in on a server over that database.
-    let settings = salesguard_api::Settings { database_url: url.clone(), ..Default::default() };
-    let app = salesguard_api::AppState::from_settings(settings).await.expect("app");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let settings = salesguard_api::Settings {
+        database_url: url.clone(),
+        ..Default::default()
+    };
+    let app = salesguard_api::AppState::from_settings(settings)
+        .await
+        .expect("app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(salesguard_api::http::serve(app, listener, futures::future::pending()));
+    tokio::spawn(salesguard_api::http::serve(
+        app,
+        listener,
+        futures::future::pending(),
+    ));
     let c = Client::new(&format!("http://{addr}"));
-    let admin = c.login("root", "long-enough-password").await.expect("login");
-    let d = admin.data("{viewer{position}}", json!({})).await.expect("viewer");
+    let admin = c
+        .login("root", "long-enough-password")
+        .await
+        .expect("login");
+    let d = admin
+        .data("{viewer{position}}", json!({}))
+        .await
+        .expect("viewer");
     assert_eq!(d["viewer"]["position"], "ADMIN");
 }
 
-e2e!(idempotent_master_data_and_typed_input_errors, |_s: Server, w: World| async move {
-    let q = "mutation($i:RegionCreateInput!){regionCreate(input:$i){region{id} userErrors{field code}}}";
-    let d = w.admin.data(q, json!({"i": {"code": "WEST", "name": "West", "idempotencyKey": "k1"}})).await.expect("create");
-    let id = d["regionCreate"]["region"]["id"].clone();
-    assert!(id.is_string());
-    let d = w.admin.data(q, json!({"i": {"code": "WEST", "name": "West", "idempotencyKey": "k1"}})).await.expect("again");
-    assert_eq!(d["regionCreate"]["region"]["id"], id, "same key, same result");
-    let d = w.admin.data(q, json!({"i": {"code": "WEST", "name": "West"}})).await.expect("dup");
-    assert_eq!(d["regionCreate"]["userErrors"][0]["code"], "ALREADY_EXISTS");
-    assert_eq!(d["regionCreate"]["userErrors"][0]["field"], json!(["input", "code"]));
-    // Master data is the admin's: a salesperson is refused.
-    let d = w.north.sales.data(q, json!({"i": {"code": "EAST", "name": "East"}})).await.expect("refused");
-    assert_eq!(d["regionCreate"]["userErrors"][0]["code"], "FORBIDDEN");
-    let _ = ok; // the chain driver is used by the other modules
-});
+e2e!(
+    idempotent_master_data_and_typed_input_errors,
+    |_s: Server, w: World| async move {
+        let q = "mutation($i:RegionCreateInput!){regionCreate(input:$i){region{id} userErrors{field code}}}";
+        let d = w
+            .admin
+            .data(
+                q,
+                json!({"i": {"code": "WEST", "name": "West", "idempotencyKey": "k1"}}),
+            )
+            .await
+            .expect("create");
+        let id = d["regionCreate"]["region"]["id"].clone();
+        assert!(id.is_string());
+        let d = w
+            .admin
+            .data(
+                q,
+                json!({"i": {"code": "WEST", "name": "West", "idempotencyKey": "k1"}}),
+            )
+            .await
+            .expect("again");
+        assert_eq!(
+            d["regionCreate"]["region"]["id"], id,
+            "same key, same result"
+        );
+        let d = w
+            .admin
+            .data(q, json!({"i": {"code": "WEST", "name": "West"}}))
+            .await
+            .expect("dup");
+        assert_eq!(d["regionCreate"]["userErrors"][0]["code"], "ALREADY_EXISTS");
+        assert_eq!(
+            d["regionCreate"]["userErrors"][0]["field"],
+            json!(["input", "code"])
+        );
+        // Master data is the admin's: a salesperson is refused.
+        let d = w
+            .north
+            .sales
+            .data(q, json!({"i": {"code": "EAST", "name": "East"}}))
+            .await
+            .expect("refused");
+        assert_eq!(d["regionCreate"]["userErrors"][0]["code"], "FORBIDDEN");
+        let _ = ok; // the chain driver is used by the other modules
+    }
+);
 
-e2e!(removing_the_last_audit_record_is_detected, |s: Server, w: World| async move {
-    let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
-    w.advance_to(&w.north, o, "contractDraft").await.expect("advance");
-    use salesguard_entities::model::audit_log;
-    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-    let last = audit_log::Entity::find()
-        .filter(audit_log::Column::Action.eq("contractDraft"))
-        .one(&s.app.db.read)
-        .await
-        .expect("query")
-        .expect("draft record");
-    s.app
-        .db
-        .write
-        .execute_unprepared(&format!("DELETE FROM audit_log WHERE id = {}", last.id))
-        .await
-        .expect("delete");
-    let v = salesguard_api::audit::verify(&s.app.db.read).await.expect("verify");
-    let (_, why) = v.first_broken.expect("the truncation is found");
-    assert!(why.contains(&last.stream) && why.contains("head says seq 2"), "{why}");
-});
+e2e!(
+    removing_the_last_audit_record_is_detected,
+    |s: Server, w: World| async move {
+        let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+        w.advance_to(&w.north, o, "contractDraft")
+            .await
+            .expect("advance");
+        use salesguard_entities::model::audit_log;
+        use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+        let last = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq("contractDraft"))
+            .one(&s.app.db.read)
+            .await
+            .expect("query")
+            .expect("draft record");
+        s.app
+            .db
+            .write
+            .execute_unprepared(&format!("DELETE FROM audit_log WHERE id = {}", last.id))
+            .await
+            .expect("delete");
+        let v = salesguard_api::audit::verify(&s.app.db.read)
+            .await
+            .expect("verify");
+        let (_, why) = v.first_broken.expect("the truncation is found");
+        assert!(
+            why.contains(&last.stream) && why.contains("head says seq 2"),
+            "{why}"
+        );
+    }
+);

@@ -88,21 +88,27 @@ e2e!(
             .await
             .expect("stock");
         assert_eq!(d["stockLevels"][0]["onHand"], 997);
-    // ... and on hand equals the sum of the stock movements.
-    {
-        use salesguard_entities::model::{stock_level, stock_movement};
-        use sea_orm::EntityTrait;
-        let levels = stock_level::Entity::find().all(&server.app.db.read).await.expect("levels");
-        let moves = stock_movement::Entity::find().all(&server.app.db.read).await.expect("moves");
-        for l in levels {
-            let sum: i64 = moves
-                .iter()
-                .filter(|m| m.warehouse_id == l.warehouse_id && m.product_id == l.product_id)
-                .map(|m| m.quantity)
-                .sum();
-            assert_eq!(sum, l.on_hand, "product {}", l.product_id);
+        // ... and on hand equals the sum of the stock movements.
+        {
+            use salesguard_entities::model::{stock_level, stock_movement};
+            use sea_orm::EntityTrait;
+            let levels = stock_level::Entity::find()
+                .all(&server.app.db.read)
+                .await
+                .expect("levels");
+            let moves = stock_movement::Entity::find()
+                .all(&server.app.db.read)
+                .await
+                .expect("moves");
+            for l in levels {
+                let sum: i64 = moves
+                    .iter()
+                    .filter(|m| m.warehouse_id == l.warehouse_id && m.product_id == l.product_id)
+                    .map(|m| m.quantity)
+                    .sum();
+                assert_eq!(sum, l.on_hand, "product {}", l.product_id);
+            }
         }
-    }
 
         // History: one OK record per step, by the position that took it.
         let d = team

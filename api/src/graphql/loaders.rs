@@ -149,8 +149,15 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection) {
     }
     by_id!(agent, region, user, product, warehouse, sales_order);
     by_order!(
-        contract, payment, shipping_notice, shipment, invoice, invoice_info, receivable,
-        shipment_exception, order_line
+        contract,
+        payment,
+        shipping_notice,
+        shipment,
+        invoice,
+        invoice_info,
+        receivable,
+        shipment_exception,
+        order_line
     );
     data.insert(loader(OrderHistory(db.clone())));
 }
