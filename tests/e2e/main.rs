@@ -80,4 +80,5 @@ macro_rules! e2e {
 mod api;
 mod chain;
 mod concurrency;
+mod refusals;
 mod schema;

@@ -153,7 +153,7 @@ impl QueryRoot {
 
     /// Any object by its global ID. Objects outside the reader's regions are
     /// NOT_FOUND, like objects that do not exist.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Node, AppError> {
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, AppError> {
         let a = actor(ctx)?;
         let db = &app(ctx)?.db.read;
         let not_found = || AppError::NotFound("no such object".into());
@@ -231,7 +231,7 @@ impl QueryRoot {
             _ => None,
         };
         match node {
-            Some(n) => Ok(n),
+            Some(n) => Ok(Some(n)),
             None => {
                 crate::audit::record_refusal(
                     &app(ctx)?.db,

@@ -513,6 +513,8 @@ pub async fn contract_submit(
     am.submitted_at = Set(Some(run.now));
     am.decided_by = Set(None);
     am.decided_at = Set(None);
+    // The last rejection's reason stays in the order's history.
+    am.rejection_reason = Set(None);
     if let Some(t) = terms {
         am.terms = Set(t);
     }

@@ -1,0 +1,58 @@
+//! DataLoaders keep the number of SQL statements of a request independent of
+//! the page size. A test binary of its own: it counts statements and wants no
+//! other test loading the machine (the loaders batch within a 1 ms window).
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use salesguard::testkit::{Server, World};
+use serde_json::json;
+
+/// Counts SQL statements on the read pool, to show that DataLoaders keep the
+/// number of statements independent of the page size.
+async fn statements_for(first: usize) -> usize {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c2 = counter.clone();
+    let s = Server::start_with(None, move |db| {
+        db.read.set_metric_callback(move |_| {
+            c2.fetch_add(1, Ordering::SeqCst);
+        });
+    })
+    .await
+    .expect("server");
+    let w = World::create(&s.base_url()).await.expect("world");
+    for _ in 0..first {
+        let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+        w.advance_to(&w.north, o, "contractApprove")
+            .await
+            .expect("advance");
+    }
+    let q = "query($n:Int){salesOrders(first:$n){totalCount edges{node{number agent{name region{code}} \
+             salesperson{username} lines{quantity product{sku}} contract{number draftedBy{username} decidedBy{username}} \
+             payments{amount} history{action actor{username}}}}}}";
+    let before = counter.load(Ordering::SeqCst);
+    let d = w
+        .management
+        .data(q, json!({"n": first}))
+        .await
+        .expect("query");
+    let after = counter.load(Ordering::SeqCst);
+    assert_eq!(
+        d["salesOrders"]["edges"].as_array().map(|a| a.len()),
+        Some(first)
+    );
+    after - before
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_per_request_do_not_grow_with_page_size() {
+    let small = statements_for(2).await;
+    let large = statements_for(12).await;
+    // One statement per relation and level, whatever the page size. Under
+    // load a batch may be split in two by the loader's 1 ms window, so allow
+    // a couple; without loaders 12 orders would take over a hundred.
+    assert!(
+        large <= small + 2,
+        "2 orders took {small} statements, 12 took {large}"
+    );
+    assert!(large <= 18, "{large} statements");
+}
