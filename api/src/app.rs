@@ -16,6 +16,8 @@ pub struct Inner {
     pub settings: Settings,
     pub tz: Tz,
     pub hub: Hub,
+    pub regions: crate::cache::RegionCache,
+    pub actors: crate::cache::ActorCache,
 }
 
 impl std::ops::Deref for AppState {
@@ -33,6 +35,8 @@ impl AppState {
             settings,
             tz,
             hub: Hub::new(),
+            regions: Default::default(),
+            actors: Default::default(),
         })))
     }
 

@@ -145,7 +145,11 @@ pub fn region_with_ancestors(all: &[region::Model], region_id: i64) -> Vec<i64> 
     out
 }
 
-pub async fn load_actor<C: ConnectionTrait>(db: &C, u: user::Model) -> Result<Actor, AppError> {
+pub async fn load_actor<C: ConnectionTrait>(
+    db: &C,
+    app: &crate::app::AppState,
+    u: user::Model,
+) -> Result<Actor, AppError> {
     let position: Position = u
         .position
         .parse()
@@ -160,7 +164,7 @@ pub async fn load_actor<C: ConnectionTrait>(db: &C, u: user::Model) -> Result<Ac
     let regions = if u.global_scope || assigned.is_empty() {
         HashSet::new()
     } else {
-        let all = region::Entity::find().all(db).await?;
+        let all = app.regions.get(db, &assigned).await?;
         expand_regions(&all, &assigned)
     };
     Ok(Actor {
@@ -173,12 +177,17 @@ pub async fn load_actor<C: ConnectionTrait>(db: &C, u: user::Model) -> Result<Ac
 }
 
 /// Resolves a bearer token to its user, if the session is valid.
-pub async fn actor_from_token<C: ConnectionTrait>(
-    db: &C,
+pub async fn actor_from_token(
+    app: &crate::app::AppState,
     token: &str,
 ) -> Result<Option<Actor>, AppError> {
+    let hash = token_hash(token);
+    if let Some(a) = app.actors.get(&hash) {
+        return Ok(Some(a));
+    }
+    let db = &app.db.read;
     let Some(s) = session::Entity::find()
-        .filter(session::Column::TokenHash.eq(token_hash(token)))
+        .filter(session::Column::TokenHash.eq(hash.clone()))
         .one(db)
         .await?
     else {
@@ -193,9 +202,10 @@ pub async fn actor_from_token<C: ConnectionTrait>(
     if !u.active {
         return Ok(None);
     }
-    load_actor(db, u).await.map(Some)
+    let actor = load_actor(db, app, u).await?;
+    app.actors.put(hash, s.expires_at, actor.clone());
+    Ok(Some(actor))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

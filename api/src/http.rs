@@ -49,7 +49,7 @@ fn unauthenticated(message: &str) -> Response {
 async fn graphql_post(State(h): State<Http>, headers: HeaderMap, req: GraphQLRequest) -> Response {
     let mut req = req.into_inner();
     if let Some(token) = bearer(&headers) {
-        match actor_from_token(&h.app.db.read, &token).await {
+        match actor_from_token(&h.app, &token).await {
             Ok(Some(actor)) => {
                 req = req.data(actor).data(BearerToken(token));
             }
@@ -104,7 +104,7 @@ async fn ws(
                                 .map(str::to_owned)
                         })
                         .ok_or_else(|| async_graphql::Error::new("token required"))?;
-                    let actor = actor_from_token(&app.db.read, &token)
+                    let actor = actor_from_token(&app, &token)
                         .await
                         .map_err(|_| async_graphql::Error::new("internal error"))?
                         .ok_or_else(|| async_graphql::Error::new("invalid or expired token"))?;

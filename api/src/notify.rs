@@ -3,14 +3,14 @@
 //! stored in the step's transaction and pushed to subscribers after commit.
 use std::collections::BTreeSet;
 
+use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Set,
+    Statement,
 };
 use tokio::sync::broadcast;
 
-use salesguard_entities::model::{
-    contract, notification, region, sales_order, shipment, shipping_notice, user, user_region,
-};
+use salesguard_entities::model::{notification, sales_order, user, user_region};
 use salesguard_entities::rules::Position;
 
 /// In-process fan-out of committed notifications to GraphQL subscriptions.
@@ -40,72 +40,87 @@ impl Hub {
 }
 
 /// The people who have acted on an order so far: its salesperson, the
-/// assistant who drafted and submitted the contract, the approver, finance
-/// who confirmed payment, the assistant who issued the notice, the keeper
-/// who shipped.
+/// assistant who drafted and submitted the contract, the approver, the
+/// signer, finance who confirmed payment, the assistant who issued the
+/// notice, the keeper who shipped. One statement.
 pub async fn order_parties<C: ConnectionTrait>(
     db: &C,
     order: &sales_order::Model,
 ) -> Result<BTreeSet<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let sql = format!(
+        "SELECT c.drafted_by, c.submitted_by, c.decided_by, c.signed_by, \
+           (SELECT n.issued_by FROM shipping_notices n WHERE n.order_id = {}) AS issued_by, \
+           (SELECT s.shipped_by FROM shipments s WHERE s.order_id = {}) AS shipped_by \
+         FROM (SELECT 1 AS one) AS one LEFT JOIN contracts c ON c.order_id = {}",
+        p(1),
+        p(2),
+        p(3)
+    );
     let mut out = BTreeSet::from([order.salesperson_id]);
-    if let Some(c) = contract::Entity::find()
-        .filter(contract::Column::OrderId.eq(order.id))
-        .one(db)
-        .await?
-    {
-        out.insert(c.drafted_by);
-        out.extend(c.submitted_by);
-        out.extend(c.decided_by);
-        out.extend(c.signed_by);
-    }
     out.extend(order.payment_confirmed_by);
-    if let Some(n) = shipping_notice::Entity::find()
-        .filter(shipping_notice::Column::OrderId.eq(order.id))
-        .one(db)
+    if let Some(row) = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [order.id.into(), order.id.into(), order.id.into()],
+        ))
         .await?
     {
-        out.insert(n.issued_by);
-    }
-    if let Some(s) = shipment::Entity::find()
-        .filter(shipment::Column::OrderId.eq(order.id))
-        .one(db)
-        .await?
-    {
-        out.insert(s.shipped_by);
+        for col in [
+            "drafted_by",
+            "submitted_by",
+            "decided_by",
+            "signed_by",
+            "issued_by",
+            "shipped_by",
+        ] {
+            out.extend(row.try_get::<Option<i64>>("", col)?);
+        }
     }
     Ok(out)
 }
 
-/// Active users of a position responsible for a region: assigned to it or to
-/// one of its parent regions, or with a company-wide scope.
+/// Active users in one of `positions` responsible for a region: assigned to
+/// it or to one of its parent regions, or with a company-wide scope. One
+/// statement (the region tree comes from the cache).
 pub async fn responsible_for<C: ConnectionTrait>(
     db: &C,
-    position: Position,
+    app: &crate::app::AppState,
+    positions: &[Position],
     region_id: i64,
 ) -> Result<BTreeSet<i64>, DbErr> {
-    let regions = region::Entity::find().all(db).await?;
+    if positions.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let regions = app.regions.get(db, &[region_id]).await?;
     let chain = crate::auth::region_with_ancestors(&regions, region_id);
-    let candidates = user::Entity::find()
-        .filter(user::Column::Position.eq(position.as_str()))
+    let assigned = Query::select()
+        .column(user_region::Column::UserId)
+        .from(user_region::Entity)
+        .and_where(user_region::Column::RegionId.is_in(chain))
+        .to_owned();
+    Ok(user::Entity::find()
+        .filter(user::Column::Position.is_in(positions.iter().map(|p| p.as_str())))
         .filter(user::Column::Active.eq(true))
-        .all(db)
-        .await?;
-    let assigned: BTreeSet<i64> = user_region::Entity::find()
-        .filter(user_region::Column::RegionId.is_in(chain))
+        .filter(
+            Condition::any()
+                .add(user::Column::GlobalScope.eq(true))
+                .add(user::Column::Id.in_subquery(assigned)),
+        )
         .all(db)
         .await?
         .into_iter()
-        .map(|ur| ur.user_id)
-        .collect();
-    Ok(candidates
-        .into_iter()
-        .filter(|u| u.global_scope || assigned.contains(&u.id))
         .map(|u| u.id)
         .collect())
 }
 
-/// Inserts one notification per recipient (never the actor themself) and
-/// returns them, to be published after commit.
+/// Inserts one notification per recipient (never the actor themself), in
+/// one statement, and returns them, to be published after commit.
 pub async fn send<C: ConnectionTrait>(
     db: &C,
     recipients: BTreeSet<i64>,
@@ -115,9 +130,10 @@ pub async fn send<C: ConnectionTrait>(
     message: &str,
 ) -> Result<Vec<notification::Model>, DbErr> {
     let now = crate::app::now();
-    let mut out = vec![];
-    for uid in recipients.into_iter().filter(|u| *u != actor_id) {
-        let m = notification::ActiveModel {
+    let rows: Vec<notification::ActiveModel> = recipients
+        .into_iter()
+        .filter(|u| *u != actor_id)
+        .map(|uid| notification::ActiveModel {
             user_id: Set(uid),
             order_id: Set(order_id),
             kind: Set(kind.to_owned()),
@@ -125,10 +141,9 @@ pub async fn send<C: ConnectionTrait>(
             created_at: Set(now),
             read_at: Set(None),
             ..Default::default()
-        }
-        .insert(db)
-        .await?;
-        out.push(m);
-    }
-    Ok(out)
+        })
+        .collect();
+    notification::Entity::insert_many(rows)
+        .exec_with_returning(db)
+        .await
 }

@@ -262,6 +262,7 @@ impl MutationRoot {
             .data_opt::<crate::http::BearerToken>()
             .ok_or(AppError::Unauthenticated)?;
         let hash = crate::auth::token_hash(&token.0);
+        let cached = hash.clone();
         let res = exec(ctx, "sessionRevoke", &(), None, None, move |run| {
             Box::pin(async move {
                 let s = session::Entity::find()
@@ -284,6 +285,8 @@ impl MutationRoot {
         })
         .await?;
         let _ = a;
+        // After the commit: a request in between may have cached the actor.
+        app(ctx)?.actors.remove(&cached);
         Ok(match res {
             Ok(r) => SessionRevokePayload {
                 revoked: r,
@@ -544,6 +547,10 @@ impl MutationRoot {
             move |run| Box::pin(admin::region_create(run, owned)),
         )
         .await?;
+        if res.is_ok() {
+            // A new sub-area widens the scope of whoever has its parent.
+            app(ctx)?.regions.invalidate();
+        }
         Ok(match res {
             Ok(id) => RegionPayload {
                 region: by_id::<region::Entity>(ctx, id).await?.map(Region),

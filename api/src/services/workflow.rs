@@ -271,24 +271,21 @@ async fn advance(
     for (c, e) in set {
         q = q.col_expr(c, e);
     }
-    let res = q
+    let mut rows = q
         .filter(sales_order::Column::Id.eq(order.id))
         .filter(sales_order::Column::Version.eq(order.version))
-        .exec(&run.txn)
+        .exec_with_returning(&run.txn)
         .await?;
-    if res.rows_affected != 1 {
-        return Err(user_err(
+    match (rows.pop(), rows.is_empty()) {
+        (Some(after), true) => Ok(after),
+        _ => Err(user_err(
             UserErrorCode::Conflict,
             format!(
                 "order {} was changed by someone else at the same time; reload and retry",
                 order.number
             ),
-        ));
+        )),
     }
-    sales_order::Entity::find_by_id(order.id)
-        .one(&run.txn)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("order {} vanished", order.id).into())
 }
 
 async fn audit_order(
@@ -316,9 +313,7 @@ async fn notify_order(
     extra: &[Position],
 ) -> Result<(), ServiceError> {
     let mut to = notify::order_parties(&run.txn, order).await?;
-    for p in extra {
-        to.extend(notify::responsible_for(&run.txn, *p, order.region_id).await?);
-    }
+    to.extend(notify::responsible_for(&run.txn, &run.app, extra, order.region_id).await?);
     let sent = notify::send(
         &run.txn,
         to,

@@ -1,0 +1,87 @@
+//! Small in-process caches for what every request needs and rarely changes.
+//!
+//! - Regions: they are created, never moved or deleted; the cache reloads
+//!   when asked for a region it does not know, after `regionCreate` in this
+//!   process, and at most every 30 s (regions created by another process).
+//! - Signed-in users: a token's actor is kept for 10 s. Sign-out in this
+//!   process drops it at once; in another API process it stops working
+//!   within 10 s.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait};
+
+use salesguard_entities::model::region;
+
+use crate::auth::Actor;
+
+const REGIONS_TTL: Duration = Duration::from_secs(30);
+const ACTOR_TTL: Duration = Duration::from_secs(10);
+const ACTOR_CAPACITY: usize = 10_000;
+
+#[derive(Default)]
+pub struct RegionCache {
+    inner: RwLock<Option<(Instant, Arc<Vec<region::Model>>)>>,
+}
+
+impl RegionCache {
+    /// All regions, fresh enough and holding every id in `must_have`.
+    pub async fn get<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        must_have: &[i64],
+    ) -> Result<Arc<Vec<region::Model>>, DbErr> {
+        if let Ok(guard) = self.inner.read() {
+            if let Some((at, all)) = guard.as_ref() {
+                let known = |id: &i64| all.iter().any(|r| r.id == *id);
+                if at.elapsed() < REGIONS_TTL && must_have.iter().all(known) {
+                    return Ok(all.clone());
+                }
+            }
+        }
+        let all = Arc::new(region::Entity::find().all(db).await?);
+        if let Ok(mut guard) = self.inner.write() {
+            *guard = Some((Instant::now(), all.clone()));
+        }
+        Ok(all)
+    }
+
+    pub fn invalidate(&self) {
+        if let Ok(mut guard) = self.inner.write() {
+            *guard = None;
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ActorCache {
+    inner: Mutex<HashMap<String, (Instant, DateTime<Utc>, Actor)>>,
+}
+
+impl ActorCache {
+    pub fn get(&self, token_hash: &str) -> Option<Actor> {
+        let guard = self.inner.lock().ok()?;
+        let (at, expires, actor) = guard.get(token_hash)?;
+        (at.elapsed() < ACTOR_TTL && *expires > Utc::now()).then(|| actor.clone())
+    }
+
+    pub fn put(&self, token_hash: String, session_expires: DateTime<Utc>, actor: Actor) {
+        if let Ok(mut guard) = self.inner.lock() {
+            if guard.len() >= ACTOR_CAPACITY {
+                guard.retain(|_, (at, _, _)| at.elapsed() < ACTOR_TTL);
+                if guard.len() >= ACTOR_CAPACITY {
+                    guard.clear();
+                }
+            }
+            guard.insert(token_hash, (Instant::now(), session_expires, actor));
+        }
+    }
+
+    pub fn remove(&self, token_hash: &str) {
+        if let Ok(mut guard) = self.inner.lock() {
+            guard.remove(token_hash);
+        }
+    }
+}
