@@ -55,9 +55,12 @@ impl RegionCache {
     }
 }
 
+/// When an entry was cached, when its session expires, and the actor.
+type ActorEntry = (Instant, DateTime<Utc>, Actor);
+
 #[derive(Default)]
 pub struct ActorCache {
-    inner: Mutex<HashMap<String, (Instant, DateTime<Utc>, Actor)>>,
+    inner: Mutex<HashMap<String, ActorEntry>>,
 }
 
 impl ActorCache {
