@@ -152,17 +152,39 @@ async fn order_payload(
     }
 }
 
-macro_rules! order_step {
+/// Runs a service function as one step: `Result<Result<T, UserError>, AppError>`.
+macro_rules! run_step {
     ($ctx:expr, $op:literal, $input:expr, $entity:expr, $call:expr) => {{
         let input = $input;
         let key = input.idempotency_key.clone();
         let owned = input.clone();
-        let res = exec($ctx, $op, &input, key.as_deref(), $entity, move |run| {
+        exec($ctx, $op, &input, key.as_deref(), $entity, move |run| {
             Box::pin(($call)(run, owned))
         })
-        .await?;
+        .await?
+    }};
+}
+
+macro_rules! order_step {
+    ($ctx:expr, $op:literal, $input:expr, $entity:expr, $call:expr) => {{
+        let res = run_step!($ctx, $op, $input, $entity, $call);
         order_payload($ctx, res).await
     }};
+}
+
+/// The created or changed row (by id) and the user errors, for a payload.
+async fn loaded<E>(
+    ctx: &Context<'_>,
+    res: Result<i64, UserError>,
+) -> Result<(Option<E::Model>, Vec<UserError>), AppError>
+where
+    E: EntityTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<i64>,
+{
+    match res {
+        Ok(id) => Ok((by_id::<E>(ctx, id).await?, vec![])),
+        Err(e) => Ok((None, vec![e])),
+    }
 }
 
 async fn by_id<E>(ctx: &Context<'_>, id: i64) -> Result<Option<E::Model>, AppError>
@@ -536,30 +558,15 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: RegionCreateInput,
     ) -> Result<RegionPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "regionCreate",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::region_create(run, owned)),
-        )
-        .await?;
+        let res = run_step!(ctx, "regionCreate", input, None, admin::region_create);
         if res.is_ok() {
             // A new sub-area widens the scope of whoever has its parent.
             app(ctx)?.regions.invalidate();
         }
-        Ok(match res {
-            Ok(id) => RegionPayload {
-                region: by_id::<region::Entity>(ctx, id).await?.map(Region),
-                user_errors: vec![],
-            },
-            Err(e) => RegionPayload {
-                region: None,
-                user_errors: vec![e],
-            },
+        let (m, user_errors) = loaded::<region::Entity>(ctx, res).await?;
+        Ok(RegionPayload {
+            region: m.map(Region),
+            user_errors,
         })
     }
 
@@ -568,18 +575,12 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: AgentCreateInput,
     ) -> Result<AgentPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "agentCreate",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::agent_create(run, owned)),
-        )
-        .await?;
-        agent_payload(ctx, res).await
+        let res = run_step!(ctx, "agentCreate", input, None, admin::agent_create);
+        let (m, user_errors) = loaded::<agent::Entity>(ctx, res).await?;
+        Ok(AgentPayload {
+            agent: m.map(Agent),
+            user_errors,
+        })
     }
 
     /// Set an agent's credit limit (management), with a reason.
@@ -588,18 +589,18 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: AgentSetCreditLimitInput,
     ) -> Result<AgentPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
+        let res = run_step!(
             ctx,
             "agentSetCreditLimit",
-            &input,
-            key.as_deref(),
+            input,
             None,
-            move |run| Box::pin(admin::agent_set_credit_limit(run, owned)),
-        )
-        .await?;
-        agent_payload(ctx, res).await
+            admin::agent_set_credit_limit
+        );
+        let (m, user_errors) = loaded::<agent::Entity>(ctx, res).await?;
+        Ok(AgentPayload {
+            agent: m.map(Agent),
+            user_errors,
+        })
     }
 
     async fn product_create(
@@ -607,26 +608,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ProductCreateInput,
     ) -> Result<ProductPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "productCreate",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::product_create(run, owned)),
-        )
-        .await?;
-        Ok(match res {
-            Ok(id) => ProductPayload {
-                product: by_id::<product::Entity>(ctx, id).await?.map(Product),
-                user_errors: vec![],
-            },
-            Err(e) => ProductPayload {
-                product: None,
-                user_errors: vec![e],
-            },
+        let res = run_step!(ctx, "productCreate", input, None, admin::product_create);
+        let (m, user_errors) = loaded::<product::Entity>(ctx, res).await?;
+        Ok(ProductPayload {
+            product: m.map(Product),
+            user_errors,
         })
     }
 
@@ -635,26 +621,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: WarehouseCreateInput,
     ) -> Result<WarehousePayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "warehouseCreate",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::warehouse_create(run, owned)),
-        )
-        .await?;
-        Ok(match res {
-            Ok(id) => WarehousePayload {
-                warehouse: by_id::<warehouse::Entity>(ctx, id).await?.map(Warehouse),
-                user_errors: vec![],
-            },
-            Err(e) => WarehousePayload {
-                warehouse: None,
-                user_errors: vec![e],
-            },
+        let res = run_step!(ctx, "warehouseCreate", input, None, admin::warehouse_create);
+        let (m, user_errors) = loaded::<warehouse::Entity>(ctx, res).await?;
+        Ok(WarehousePayload {
+            warehouse: m.map(Warehouse),
+            user_errors,
         })
     }
 
@@ -664,17 +635,7 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: StockReceiveInput,
     ) -> Result<StockLevelPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "stockReceive",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::stock_receive(run, owned)),
-        )
-        .await?;
+        let res = run_step!(ctx, "stockReceive", input, None, admin::stock_receive);
         Ok(match res {
             Ok((w, p)) => StockLevelPayload {
                 stock_level: stock_level::Entity::find_by_id((w, p))
@@ -695,26 +656,11 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: UserCreateInput,
     ) -> Result<UserPayload, AppError> {
-        let key = input.idempotency_key.clone();
-        let owned = input.clone();
-        let res = exec(
-            ctx,
-            "userCreate",
-            &input,
-            key.as_deref(),
-            None,
-            move |run| Box::pin(admin::user_create(run, owned)),
-        )
-        .await?;
-        Ok(match res {
-            Ok(id) => UserPayload {
-                user: by_id::<user::Entity>(ctx, id).await?.map(User),
-                user_errors: vec![],
-            },
-            Err(e) => UserPayload {
-                user: None,
-                user_errors: vec![e],
-            },
+        let res = run_step!(ctx, "userCreate", input, None, admin::user_create);
+        let (m, user_errors) = loaded::<user::Entity>(ctx, res).await?;
+        Ok(UserPayload {
+            user: m.map(User),
+            user_errors,
         })
     }
 
@@ -795,20 +741,4 @@ impl MutationRoot {
             },
         })
     }
-}
-
-async fn agent_payload(
-    ctx: &Context<'_>,
-    res: Result<i64, UserError>,
-) -> Result<AgentPayload, AppError> {
-    Ok(match res {
-        Ok(id) => AgentPayload {
-            agent: by_id::<agent::Entity>(ctx, id).await?.map(Agent),
-            user_errors: vec![],
-        },
-        Err(e) => AgentPayload {
-            agent: None,
-            user_errors: vec![e],
-        },
-    })
 }

@@ -85,7 +85,7 @@ where
 
 #[derive(InputObject, Default)]
 pub struct SalesOrderFilter {
-    pub status: Option<Vec<StatusEnum>>,
+    pub status: Option<Vec<salesguard_entities::rules::OrderStatus>>,
     pub region_id: Option<ID>,
     pub agent_id: Option<ID>,
     pub salesperson_id: Option<ID>,
@@ -270,8 +270,7 @@ impl QueryRoot {
             sales_order::Entity::find().filter(region_scope(a, sales_order::Column::RegionId));
         if let Some(st) = &f.status {
             q = q.filter(
-                sales_order::Column::Status
-                    .is_in(st.iter().map(|s| s.to_rule().as_str().to_owned())),
+                sales_order::Column::Status.is_in(st.iter().map(|s| s.as_str().to_owned())),
             );
         }
         if let Some(r) = opt_id("Region", &f.region_id, "regionId")? {

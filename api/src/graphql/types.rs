@@ -34,121 +34,6 @@ impl ScalarType for Money {
     }
 }
 
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[graphql(name = "Position")]
-pub enum PositionEnum {
-    Salesperson,
-    SalesAssistant,
-    Supervisor,
-    Finance,
-    Warehouse,
-    Management,
-    MarketSpecialist,
-    Supervision,
-    CallCenter,
-    Analyst,
-    Admin,
-}
-
-impl From<PositionEnum> for Position {
-    fn from(p: PositionEnum) -> Position {
-        match p {
-            PositionEnum::Salesperson => Position::Salesperson,
-            PositionEnum::SalesAssistant => Position::SalesAssistant,
-            PositionEnum::Supervisor => Position::Supervisor,
-            PositionEnum::Finance => Position::Finance,
-            PositionEnum::Warehouse => Position::Warehouse,
-            PositionEnum::Management => Position::Management,
-            PositionEnum::MarketSpecialist => Position::MarketSpecialist,
-            PositionEnum::Supervision => Position::Supervision,
-            PositionEnum::CallCenter => Position::CallCenter,
-            PositionEnum::Analyst => Position::Analyst,
-            PositionEnum::Admin => Position::Admin,
-        }
-    }
-}
-
-impl From<Position> for PositionEnum {
-    fn from(p: Position) -> PositionEnum {
-        match p {
-            Position::Salesperson => PositionEnum::Salesperson,
-            Position::SalesAssistant => PositionEnum::SalesAssistant,
-            Position::Supervisor => PositionEnum::Supervisor,
-            Position::Finance => PositionEnum::Finance,
-            Position::Warehouse => PositionEnum::Warehouse,
-            Position::Management => PositionEnum::Management,
-            Position::MarketSpecialist => PositionEnum::MarketSpecialist,
-            Position::Supervision => PositionEnum::Supervision,
-            Position::CallCenter => PositionEnum::CallCenter,
-            Position::Analyst => PositionEnum::Analyst,
-            Position::Admin => PositionEnum::Admin,
-        }
-    }
-}
-
-/// Where a sales order stands in the order-to-cash chain.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(name = "SalesOrderStatus")]
-pub enum StatusEnum {
-    Filed,
-    ContractDrafted,
-    PendingApproval,
-    Approved,
-    Signed,
-    AtFinance,
-    Paid,
-    NoticeIssued,
-    Shipped,
-    InvoiceInfoCollected,
-    Invoiced,
-    InvoiceMailed,
-    ReceiptConfirmed,
-    Archived,
-}
-
-impl StatusEnum {
-    pub fn to_rule(self) -> OrderStatus {
-        use StatusEnum as S;
-        match self {
-            S::Filed => OrderStatus::Filed,
-            S::ContractDrafted => OrderStatus::ContractDrafted,
-            S::PendingApproval => OrderStatus::PendingApproval,
-            S::Approved => OrderStatus::Approved,
-            S::Signed => OrderStatus::Signed,
-            S::AtFinance => OrderStatus::AtFinance,
-            S::Paid => OrderStatus::Paid,
-            S::NoticeIssued => OrderStatus::NoticeIssued,
-            S::Shipped => OrderStatus::Shipped,
-            S::InvoiceInfoCollected => OrderStatus::InvoiceInfoCollected,
-            S::Invoiced => OrderStatus::Invoiced,
-            S::InvoiceMailed => OrderStatus::InvoiceMailed,
-            S::ReceiptConfirmed => OrderStatus::ReceiptConfirmed,
-            S::Archived => OrderStatus::Archived,
-        }
-    }
-    pub fn parse(s: &str) -> Option<StatusEnum> {
-        use StatusEnum as S;
-        [
-            S::Filed,
-            S::ContractDrafted,
-            S::PendingApproval,
-            S::Approved,
-            S::Signed,
-            S::AtFinance,
-            S::Paid,
-            S::NoticeIssued,
-            S::Shipped,
-            S::InvoiceInfoCollected,
-            S::Invoiced,
-            S::InvoiceMailed,
-            S::ReceiptConfirmed,
-            S::Archived,
-        ]
-        .into_iter()
-        .find(|v| v.to_rule().as_str() == s)
-    }
-}
-
 // ------------------------------------------------------------ connections
 
 #[derive(SimpleObject, Clone)]
@@ -256,12 +141,11 @@ impl User {
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
-    async fn position(&self) -> PositionEnum {
+    async fn position(&self) -> Result<Position, AppError> {
         self.0
             .position
             .parse::<Position>()
-            .map(PositionEnum::from)
-            .unwrap_or(PositionEnum::Analyst)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("user {}: {e}", self.0.id)))
     }
     /// Sees every region.
     async fn all_regions(&self) -> bool {
@@ -417,8 +301,11 @@ impl SalesOrder {
     async fn number(&self) -> &str {
         &self.0.number
     }
-    async fn status(&self) -> StatusEnum {
-        StatusEnum::parse(&self.0.status).unwrap_or(StatusEnum::Filed)
+    async fn status(&self) -> Result<OrderStatus, AppError> {
+        self.0
+            .status
+            .parse::<OrderStatus>()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("order {}: {e}", self.0.id)))
     }
     /// Increases with every change; clients may show it to explain a CONFLICT.
     async fn version(&self) -> i64 {

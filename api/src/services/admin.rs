@@ -388,7 +388,7 @@ pub struct UserCreateInput {
     pub username: String,
     pub display_name: String,
     pub email: Option<String>,
-    pub position: crate::graphql::types::PositionEnum,
+    pub position: Position,
     /// At least 10 characters. Never stored, only its argon2 hash.
     #[serde(skip_serializing)]
     pub password: String,
@@ -426,7 +426,7 @@ pub async fn user_create(run: &mut StepRun, input: UserCreateInput) -> Result<i6
         username: input.username,
         display_name: input.display_name,
         email: input.email,
-        position: input.position.into(),
+        position: input.position,
         password: input.password,
         region_ids,
         all_regions: input.all_regions,

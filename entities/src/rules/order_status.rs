@@ -4,7 +4,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+/// Where a sales order stands in the order-to-cash chain.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[graphql(name = "SalesOrderStatus")]
 pub enum OrderStatus {
     /// Filed by the salesperson, waiting for the assistant to draft a contract.
     Filed,

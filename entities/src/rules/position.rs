@@ -2,7 +2,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+/// A position in the company (SPEC S3); it fixes what its holder may do.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Position {
     Salesperson,
     SalesAssistant,
