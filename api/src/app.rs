@@ -18,6 +18,7 @@ pub struct Inner {
     pub hub: Hub,
     pub regions: crate::cache::RegionCache,
     pub actors: crate::cache::ActorCache,
+    pub logins: crate::cache::LoginThrottle,
 }
 
 impl std::ops::Deref for AppState {
@@ -37,6 +38,7 @@ impl AppState {
             hub: Hub::new(),
             regions: Default::default(),
             actors: Default::default(),
+            logins: Default::default(),
         })))
     }
 

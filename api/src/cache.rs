@@ -6,6 +6,9 @@
 //! - Signed-in users: a token's actor is kept for 10 s. Sign-out in this
 //!   process drops it at once; in another API process it stops working
 //!   within 10 s.
+//! - Failed sign-ins per username: after 5 failures within 5 minutes the
+//!   username is refused (THROTTLED) until 5 minutes after its first failure,
+//!   which makes guessing passwords slow (per API process).
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -85,6 +88,50 @@ impl ActorCache {
     pub fn remove(&self, token_hash: &str) {
         if let Ok(mut guard) = self.inner.lock() {
             guard.remove(token_hash);
+        }
+    }
+}
+
+const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+const LOGIN_MAX_FAILURES: u32 = 5;
+
+#[derive(Default)]
+pub struct LoginThrottle {
+    inner: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl LoginThrottle {
+    fn key(username: &str) -> String {
+        username.trim().to_lowercase()
+    }
+
+    /// Whether sign-ins as `username` are refused for now.
+    pub fn is_blocked(&self, username: &str) -> bool {
+        let Ok(guard) = self.inner.lock() else {
+            return false;
+        };
+        matches!(guard.get(&Self::key(username)),
+            Some((since, n)) if *n >= LOGIN_MAX_FAILURES && since.elapsed() < LOGIN_WINDOW)
+    }
+
+    pub fn failed(&self, username: &str) {
+        if let Ok(mut guard) = self.inner.lock() {
+            if guard.len() >= ACTOR_CAPACITY {
+                guard.retain(|_, (since, _)| since.elapsed() < LOGIN_WINDOW);
+            }
+            let e = guard
+                .entry(Self::key(username))
+                .or_insert((Instant::now(), 0));
+            if e.0.elapsed() >= LOGIN_WINDOW {
+                *e = (Instant::now(), 0);
+            }
+            e.1 += 1;
+        }
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        if let Ok(mut guard) = self.inner.lock() {
+            guard.remove(&Self::key(username));
         }
     }
 }

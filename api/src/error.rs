@@ -14,6 +14,7 @@ pub enum AppError {
     NotFound(String),
     BadInput(String),
     Conflict(String),
+    Throttled(String),
     Internal(anyhow::Error),
 }
 
@@ -37,7 +38,8 @@ impl AppError {
             AppError::Forbidden(m)
             | AppError::NotFound(m)
             | AppError::BadInput(m)
-            | AppError::Conflict(m) => m.clone(),
+            | AppError::Conflict(m)
+            | AppError::Throttled(m) => m.clone(),
             AppError::Internal(_) => "internal error".into(),
         }
     }
@@ -49,6 +51,7 @@ impl AppError {
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::BadInput(_) => "BAD_USER_INPUT",
             AppError::Conflict(_) => "CONFLICT",
+            AppError::Throttled(_) => "THROTTLED",
             AppError::Internal(_) => "INTERNAL",
         }
     }

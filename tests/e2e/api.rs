@@ -505,3 +505,35 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    repeated_failed_sign_ins_are_throttled,
+    |_s: Server, w: World| async move {
+        let anon = Client::new(&w.base);
+        let q = "mutation($u:String!,$p:String!){sessionCreate(input:{username:$u,password:$p}){token userErrors{code}}}";
+        for _ in 0..5 {
+            let d = anon
+                .data(q, json!({"u": "keeper", "p": "guess-guess-guess"}))
+                .await
+                .expect("attempt");
+            assert_eq!(
+                d["sessionCreate"]["userErrors"][0]["code"],
+                "INVALID_CREDENTIALS"
+            );
+        }
+        // Now even the right password is refused for a while ...
+        let r = anon
+            .raw(
+                q,
+                json!({"u": "keeper", "p": salesguard::testkit::world::PASSWORD}),
+            )
+            .await
+            .expect("raw");
+        assert_eq!(code(&r), Some("THROTTLED"), "{r}");
+        // ... for that username only.
+        assert!(anon
+            .login("finance", salesguard::testkit::world::PASSWORD)
+            .await
+            .is_ok());
+    }
+);

@@ -207,6 +207,23 @@ impl MutationRoot {
     ) -> Result<SessionPayload, AppError> {
         let app = app(ctx)?;
         let db = &app.db;
+        if app.logins.is_blocked(&input.username) {
+            audit::record_refusal(
+                db,
+                None,
+                "sessionCreate",
+                "THROTTLED",
+                None,
+                &format!(
+                    "sign-in as {} refused after repeated failures",
+                    input.username.chars().take(64).collect::<String>()
+                ),
+            )
+            .await;
+            return Err(AppError::Throttled(
+                "too many failed sign-ins for this username; try again in a few minutes".into(),
+            ));
+        }
         let found = user::Entity::find()
             .filter(user::Column::Username.eq(input.username.trim()))
             .one(&db.read)
@@ -223,6 +240,7 @@ impl MutationRoot {
         let user = match found {
             Some(u) if ok && u.active => u,
             _ => {
+                app.logins.failed(&input.username);
                 audit::record_refusal(
                     db,
                     None,
@@ -246,6 +264,7 @@ impl MutationRoot {
                 });
             }
         };
+        app.logins.succeeded(&input.username);
         let txn = db.begin().await?;
         let (token, expires_at) =
             crate::auth::create_session(&txn, user.id, app.settings.token_ttl_minutes).await?;
