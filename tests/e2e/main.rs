@@ -80,5 +80,6 @@ macro_rules! e2e {
 mod api;
 mod chain;
 mod concurrency;
+mod inputs;
 mod refusals;
 mod schema;

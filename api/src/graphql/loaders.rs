@@ -65,7 +65,8 @@ of_order!(
     invoice_info,
     receivable,
     shipment_exception,
-    order_line
+    order_line,
+    serial_unit
 );
 
 pub struct ById<E>(DatabaseConnection, PhantomData<E>);
@@ -157,7 +158,8 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection) {
         invoice_info,
         receivable,
         shipment_exception,
-        order_line
+        order_line,
+        serial_unit
     );
     data.insert(loader(OrderHistory(db.clone())));
 }

@@ -16,12 +16,20 @@ use crate::audit::{self, Entry};
 use crate::error::{AppError, ServiceError, UserError, UserErrorCode};
 use crate::idempotency::{self, Request, StepRun};
 use crate::services::admin::{self, *};
+use crate::services::forecast::{forecast_submit, ForecastSubmitInput};
 use crate::services::workflow::{self, *};
 
 #[derive(SimpleObject)]
 pub struct SalesOrderPayload {
     /// The order after the step (null when the step was refused).
     pub sales_order: Option<SalesOrder>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct ForecastSubmitPayload {
+    /// The salesperson's forecast rows of that month and region, as saved.
+    pub forecasts: Vec<Forecast>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -568,6 +576,31 @@ impl MutationRoot {
     ) -> Result<SalesOrderPayload, AppError> {
         let e = order_entity(&input.order_id);
         order_step!(ctx, "salesOrderArchive", input, e, workflow::order_archive)
+    }
+
+    /// S4.5 Report (or replace) a month's forecast for a region (salesperson).
+    async fn forecast_submit(
+        &self,
+        ctx: &Context<'_>,
+        input: ForecastSubmitInput,
+    ) -> Result<ForecastSubmitPayload, AppError> {
+        let res = run_step!(ctx, "forecastSubmit", input, None, forecast_submit);
+        Ok(match res {
+            Ok(ids) => ForecastSubmitPayload {
+                forecasts: forecast::Entity::find()
+                    .filter(forecast::Column::Id.is_in(ids))
+                    .all(&app(ctx)?.db.read)
+                    .await?
+                    .into_iter()
+                    .map(Forecast)
+                    .collect(),
+                user_errors: vec![],
+            },
+            Err(e) => ForecastSubmitPayload {
+                forecasts: vec![],
+                user_errors: vec![e],
+            },
+        })
     }
 
     // ---------------------------------------------------------- master data

@@ -460,4 +460,77 @@ impl QueryRoot {
         let q = user::Entity::find().order_by_asc(user::Column::Username);
         paginate(ctx, q, first, after, User).await.map(Into::into)
     }
+
+    /// Forecasts of a month in the reader's regions (one row per
+    /// salesperson, region and product).
+    async fn forecasts(
+        &self,
+        ctx: &Context<'_>,
+        period: String,
+        region_id: Option<ID>,
+    ) -> Result<Vec<Forecast>, AppError> {
+        let a = actor(ctx)?;
+        let mut q = forecast::Entity::find()
+            .filter(region_scope(a, forecast::Column::RegionId))
+            .filter(forecast::Column::Period.eq(period))
+            .order_by_asc(forecast::Column::RegionId)
+            .order_by_asc(forecast::Column::ProductId)
+            .order_by_asc(forecast::Column::SalespersonId);
+        if let Some(r) = opt_id("Region", &region_id, "regionId")? {
+            q = q.filter(forecast::Column::RegionId.eq(r));
+        }
+        Ok(q.all(&app(ctx)?.db.read)
+            .await?
+            .into_iter()
+            .map(Forecast)
+            .collect())
+    }
+
+    /// The forecasts of a month summed per region and product, in the
+    /// reader's regions.
+    async fn forecast_summary(
+        &self,
+        ctx: &Context<'_>,
+        period: String,
+    ) -> Result<Vec<ForecastTotal>, AppError> {
+        let a = actor(ctx)?;
+        let rows = forecast::Entity::find()
+            .filter(region_scope(a, forecast::Column::RegionId))
+            .filter(forecast::Column::Period.eq(period.clone()))
+            .all(&app(ctx)?.db.read)
+            .await?;
+        let mut sums: std::collections::BTreeMap<(i64, i64), (i64, i64)> = Default::default();
+        for f in rows {
+            let e = sums.entry((f.region_id, f.product_id)).or_default();
+            e.0 += f.quantity;
+            e.1 += 1;
+        }
+        Ok(sums
+            .into_iter()
+            .map(
+                |((region_id, product_id), (quantity, salespeople))| ForecastTotal {
+                    period: period.clone(),
+                    region_id,
+                    product_id,
+                    quantity,
+                    salespeople,
+                },
+            )
+            .collect())
+    }
+
+    /// A shipped unit by its serial number, if it went to the reader's regions.
+    async fn serial_unit(
+        &self,
+        ctx: &Context<'_>,
+        serial: String,
+    ) -> Result<Option<SerialUnit>, AppError> {
+        let a = actor(ctx)?;
+        Ok(serial_unit::Entity::find()
+            .filter(serial_unit::Column::Serial.eq(serial.trim()))
+            .one(&app(ctx)?.db.read)
+            .await?
+            .filter(|s| a.sees_region(s.region_id))
+            .map(SerialUnit))
+    }
 }

@@ -662,6 +662,17 @@ impl Shipment {
     async fn delivered_at(&self) -> Option<DateTime<Utc>> {
         self.0.delivered_at
     }
+    /// Serial numbers of the units shipped, if recorded.
+    async fn serials(&self, ctx: &Context<'_>) -> Result<Vec<String>, AppError> {
+        Ok(
+            loaders::of_order::<serial_unit::Entity>(ctx, self.0.order_id)
+                .await?
+                .into_iter()
+                .filter(|s| s.shipment_id == self.0.id)
+                .map(|s| s.serial)
+                .collect(),
+        )
+    }
     async fn warehouse(&self, ctx: &Context<'_>) -> Result<Option<Warehouse>, AppError> {
         Ok(loaders::one::<warehouse::Entity>(ctx, self.0.warehouse_id)
             .await?
@@ -837,5 +848,97 @@ impl Notification {
                 .map(SalesOrder)),
             None => Ok(None),
         }
+    }
+}
+
+/// A salesperson's forecast of units for one month, region and product.
+pub struct Forecast(pub forecast::Model);
+
+#[Object]
+impl Forecast {
+    /// The month, `YYYY-MM`.
+    async fn period(&self) -> &str {
+        &self.0.period
+    }
+    async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
+        Ok(loaders::one::<region::Entity>(ctx, self.0.region_id)
+            .await?
+            .map(Region))
+    }
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        Ok(loaders::one::<product::Entity>(ctx, self.0.product_id)
+            .await?
+            .map(Product))
+    }
+    async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
+        user_ref(ctx, Some(self.0.salesperson_id)).await
+    }
+    async fn quantity(&self) -> i64 {
+        self.0.quantity
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// The sum of the forecasts of one month for a region and product (what the
+/// sales assistant checks and reports to the supervisor, SPEC S4.6).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ForecastTotal {
+    pub period: String,
+    #[graphql(skip)]
+    pub region_id: i64,
+    #[graphql(skip)]
+    pub product_id: i64,
+    /// Units, summed over the salespeople who reported.
+    pub quantity: i64,
+    /// How many salespeople reported.
+    pub salespeople: i64,
+}
+
+#[async_graphql::ComplexObject]
+impl ForecastTotal {
+    async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
+        Ok(loaders::one::<region::Entity>(ctx, self.region_id)
+            .await?
+            .map(Region))
+    }
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        Ok(loaders::one::<product::Entity>(ctx, self.product_id)
+            .await?
+            .map(Product))
+    }
+}
+
+/// One shipped unit, by its serial number: where it was shipped to.
+pub struct SerialUnit(pub serial_unit::Model);
+
+#[Object]
+impl SerialUnit {
+    async fn serial(&self) -> &str {
+        &self.0.serial
+    }
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        Ok(loaders::one::<product::Entity>(ctx, self.0.product_id)
+            .await?
+            .map(Product))
+    }
+    async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
+        Ok(loaders::one::<agent::Entity>(ctx, self.0.agent_id)
+            .await?
+            .map(Agent))
+    }
+    /// The region of the agent it was shipped to.
+    async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
+        Ok(loaders::one::<region::Entity>(ctx, self.0.region_id)
+            .await?
+            .map(Region))
+    }
+    async fn sales_order(&self, ctx: &Context<'_>) -> Result<SalesOrder, AppError> {
+        order_ref(ctx, self.0.order_id).await
+    }
+    async fn shipped_at(&self) -> DateTime<Utc> {
+        self.0.shipped_at
     }
 }

@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 
 use salesguard_entities::model::{
     agent, contract, invoice, invoice_info, order_line, payment, product, receivable, sales_order,
-    shipment, shipment_exception, shipping_notice, stock_level, stock_movement, warehouse,
+    serial_unit, shipment, shipment_exception, shipping_notice, stock_level, stock_movement,
+    warehouse,
 };
 use salesguard_entities::rules::docnum::business_day;
 use salesguard_entities::rules::money::MAX_FEN;
@@ -142,6 +143,13 @@ pub struct ShippingNoticeIssueInput {
     pub idempotency_key: Option<String>,
 }
 
+/// The serial number of one unit shipped.
+#[derive(InputObject, Serialize, Clone, Debug)]
+pub struct SerialInput {
+    pub product_id: ID,
+    pub serial: String,
+}
+
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct ShipmentShipInput {
     /// The number printed on the shipping notice, e.g. SC20261129FHTZ0001.
@@ -151,6 +159,10 @@ pub struct ShipmentShipInput {
     pub carrier: String,
     pub tracking_number: String,
     pub shipped_at: Option<DateTime<Utc>>,
+    /// The serial number of every unit shipped (one per unit, per product
+    /// exactly the quantity shipped). Optional here; they can also be
+    /// recorded later in bulk.
+    pub serials: Option<Vec<SerialInput>>,
     pub idempotency_key: Option<String>,
 }
 
@@ -990,6 +1002,35 @@ pub async fn notice_issue(
     Ok(order.id)
 }
 
+/// Checks the serials of a shipment: one per unit, per product exactly the
+/// quantity shipped, no duplicates. Returns (product id, serial) pairs.
+fn serials_checked(
+    list: &[SerialInput],
+    need: &BTreeMap<i64, i64>,
+) -> Result<Vec<(i64, String)>, ServiceError> {
+    let mut per_product: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = vec![];
+    for (i, s) in list.iter().enumerate() {
+        let idx = i.to_string();
+        let pid = ids::decode("Product", &s.product_id, "productId")
+            .map_err(|_| bad_input(&["serials", &idx, "productId"], "is not a valid Product ID"))?;
+        let serial = inputs::text(&["serials", &idx, "serial"], &s.serial, 64)?;
+        if !seen.insert(serial.clone()) {
+            return Err(bad_input(&["serials", &idx, "serial"], "appears twice"));
+        }
+        *per_product.entry(pid).or_default() += 1;
+        out.push((pid, serial));
+    }
+    if &per_product != need {
+        return Err(bad_input(
+            &["serials"],
+            "give one serial number per unit shipped: the count per product must match the order",
+        ));
+    }
+    Ok(out)
+}
+
 fn notice_invalid(msg: impl Into<String>) -> ServiceError {
     ServiceError::from(
         crate::error::UserError::new(UserErrorCode::NoticeInvalid, msg).at(&["noticeNumber"]),
@@ -1132,6 +1173,32 @@ pub async fn shipment_ship(
         .await?
     {
         *need.entry(l.product_id).or_default() += l.quantity;
+    }
+    if let Some(list) = &input.serials {
+        let units = serials_checked(list, &need)?;
+        let rows: Vec<serial_unit::ActiveModel> = units
+            .into_iter()
+            .map(|(pid, serial)| serial_unit::ActiveModel {
+                serial: Set(serial),
+                product_id: Set(pid),
+                order_id: Set(order.id),
+                shipment_id: Set(shipment.id),
+                agent_id: Set(order.agent_id),
+                region_id: Set(order.region_id),
+                shipped_at: Set(shipped_at),
+                ..Default::default()
+            })
+            .collect();
+        serial_unit::Entity::insert_many(rows)
+            .exec_without_returning(&run.txn)
+            .await
+            .map_err(|e| {
+                if crate::db::is_unique_violation(&e) {
+                    bad_input(&["serials"], "a serial number was already shipped")
+                } else {
+                    ServiceError::from(e)
+                }
+            })?;
     }
     for (pid, qty) in need {
         let res = stock_level::Entity::update_many()

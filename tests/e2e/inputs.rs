@@ -1,0 +1,232 @@
+//! Inputs of the risk signals: forecasts (SPEC S4) and serial numbers of
+//! shipped units.
+use salesguard::testkit::chain::{error_code, ok, step};
+use salesguard::testkit::{Server, World};
+
+use serde_json::{json, Value};
+
+fn this_month() -> String {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string()
+}
+
+const SUBMIT: &str = "mutation($i:ForecastSubmitInput!){forecastSubmit(input:$i){forecasts{period quantity product{sku} salesperson{username}} userErrors{field code message}}}";
+
+async fn submit(c: &salesguard::testkit::Client, input: Value) -> Value {
+    c.data(SUBMIT, json!({ "i": input }))
+        .await
+        .expect("forecastSubmit")["forecastSubmit"]
+        .clone()
+}
+
+e2e!(
+    forecasts_are_reported_replaced_and_summed,
+    |_s: Server, w: World| async move {
+        let month = this_month();
+        // A second north salesperson, to see the sum.
+        let north_region = w.north.region.clone();
+        let second = salesguard::testkit::world::create_user(
+            &w.admin,
+            "sales.north2",
+            "SALESPERSON",
+            &[&north_region],
+            false,
+        )
+        .await
+        .expect("second salesperson");
+        let p = submit(&w.north.sales, json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": 120}, {"productId": w.part, "quantity": 40}]})).await;
+        assert_eq!(p["userErrors"], json!([]), "{p}");
+        assert_eq!(p["forecasts"].as_array().map(Vec::len), Some(2));
+        // A new report for the same month replaces the earlier figure.
+        let p = submit(
+            &w.north.sales,
+            json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": 100}]}),
+        )
+        .await;
+        assert_eq!(p["forecasts"][0]["quantity"], 100, "{p}");
+        submit(
+            &second,
+            json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": 30}]}),
+        )
+        .await;
+
+        let q = "query($p:String!){forecastSummary(period:$p){quantity salespeople region{code} product{sku}}}";
+        let d = w
+            .north
+            .assistant
+            .data(q, json!({"p": month}))
+            .await
+            .expect("summary");
+        let rows = d["forecastSummary"].as_array().cloned().unwrap_or_default();
+        let cube = rows
+            .iter()
+            .find(|r| r["product"]["sku"] == "CUBE-1")
+            .expect("CUBE-1 row");
+        assert_eq!(cube["quantity"], 130);
+        assert_eq!(cube["salespeople"], 2);
+        let part = rows
+            .iter()
+            .find(|r| r["product"]["sku"] == "CUBE-PART")
+            .expect("part row");
+        assert_eq!(part["quantity"], 40);
+        // The south team sees none of it.
+        let d = w
+            .south
+            .assistant
+            .data(q, json!({"p": month}))
+            .await
+            .expect("summary");
+        assert_eq!(d["forecastSummary"], json!([]));
+
+        // Refusals: another region, a non-salesperson, bad months and quantities.
+        let p = submit(
+            &w.south.sales,
+            json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": 1}]}),
+        )
+        .await;
+        assert_eq!(p["userErrors"][0]["code"], "NOT_FOUND");
+        let p = submit(
+            &w.north.assistant,
+            json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": 1}]}),
+        )
+        .await;
+        assert_eq!(p["userErrors"][0]["code"], "FORBIDDEN");
+        for (period, field) in [
+            ("2026-13", "period"),
+            ("26-12", "period"),
+            ("2099-01", "period"),
+        ] {
+            let p = submit(
+                &w.north.sales,
+                json!({"period": period, "regionId": north_region,
+            "lines": [{"productId": w.product, "quantity": 1}]}),
+            )
+            .await;
+            assert_eq!(
+                p["userErrors"][0]["field"],
+                json!(["input", field]),
+                "{period}: {p}"
+            );
+        }
+        let p = submit(
+            &w.north.sales,
+            json!({"period": month, "regionId": north_region,
+        "lines": [{"productId": w.product, "quantity": -5}]}),
+        )
+        .await;
+        assert_eq!(
+            p["userErrors"][0]["field"],
+            json!(["input", "lines", "0", "quantity"])
+        );
+        // Nothing of the refused reports was saved.
+        let d = w
+            .north
+            .assistant
+            .data(q, json!({"p": month}))
+            .await
+            .expect("summary");
+        let cube = d["forecastSummary"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|r| r["product"]["sku"] == "CUBE-1")
+            .expect("row");
+        assert_eq!(cube["quantity"], 130);
+    }
+);
+
+e2e!(
+    serials_are_recorded_with_the_shipment,
+    |_s: Server, w: World| async move {
+        let team = w.north.clone();
+        let o = w.file_order(&team, 2, "100.00").await.expect("file");
+        let o = w
+            .advance_to(&team, o, "shippingNoticeIssue")
+            .await
+            .expect("advance");
+        let (keeper, mut input) = w.actor_and_input(&team, "shipmentShip", &o);
+        // One serial too few, a duplicate, an unknown product: refused, nothing shipped.
+        for (serials, field) in [
+            (
+                json!([{"productId": w.product, "serial": "SN-1"}]),
+                json!(["input", "serials"]),
+            ),
+            (
+                json!([{"productId": w.product, "serial": "SN-1"}, {"productId": w.product, "serial": "SN-1"}]),
+                json!(["input", "serials", "1", "serial"]),
+            ),
+            (
+                json!([{"productId": w.product, "serial": "SN-1"}, {"productId": w.part, "serial": "SN-2"}]),
+                json!(["input", "serials"]),
+            ),
+        ] {
+            input["serials"] = serials;
+            let p = step(&keeper, "shipmentShip", input.clone())
+                .await
+                .expect("ship");
+            assert_eq!(error_code(&p).as_deref(), Some("BAD_USER_INPUT"), "{p}");
+            assert_eq!(p["userErrors"][0]["field"], field, "{p}");
+        }
+        input["serials"] = json!([{"productId": w.product, "serial": "SN-1"}, {"productId": w.product, "serial": "SN-2"}]);
+        let shipped = ok(&keeper, "shipmentShip", input).await.expect("ship");
+        assert_eq!(shipped["status"], "SHIPPED");
+
+        let q = "query($s:String!){serialUnit(serial:$s){serial product{sku} agent{code} region{code} salesOrder{number}}}";
+        let d = team
+            .sales
+            .data(q, json!({"s": "SN-2"}))
+            .await
+            .expect("serial");
+        assert_eq!(d["serialUnit"]["agent"]["code"], "AG-N");
+        assert_eq!(d["serialUnit"]["region"]["code"], "NORTH");
+        assert_eq!(d["serialUnit"]["salesOrder"]["number"], o["number"]);
+        // Scoped like everything else.
+        let d = w
+            .south
+            .sales
+            .data(q, json!({"s": "SN-2"}))
+            .await
+            .expect("serial");
+        assert!(d["serialUnit"].is_null());
+
+        // A serial already shipped cannot ship again.
+        let o2 = w.file_order(&team, 1, "100.00").await.expect("file");
+        let o2 = w
+            .advance_to(&team, o2, "shippingNoticeIssue")
+            .await
+            .expect("advance");
+        let (keeper, mut input) = w.actor_and_input(&team, "shipmentShip", &o2);
+        input["serials"] = json!([{"productId": w.product, "serial": "SN-1"}]);
+        let p = step(&keeper, "shipmentShip", input).await.expect("ship");
+        assert_eq!(error_code(&p).as_deref(), Some("BAD_USER_INPUT"), "{p}");
+        let d = w
+            .management
+            .data(
+                "query($n:String!){salesOrder(number:$n){status shipment{serials}}}",
+                json!({"n": o2["number"]}),
+            )
+            .await
+            .expect("order");
+        assert_eq!(d["salesOrder"]["status"], "NOTICE_ISSUED");
+        let d = w
+            .management
+            .data(
+                "query($n:String!){salesOrder(number:$n){shipment{serials}}}",
+                json!({"n": o["number"]}),
+            )
+            .await
+            .expect("order");
+        assert_eq!(
+            d["salesOrder"]["shipment"]["serials"],
+            json!(["SN-1", "SN-2"])
+        );
+    }
+);
