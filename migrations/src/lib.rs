@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261129_000001_foundation;
 mod m20261129_000002_audit_heads;
 mod m20261129_000003_forecasts_serials;
+mod m20261129_000004_market_data;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_audit_heads::Migration),
             Box::new(m20261129_000003_forecasts_serials::Migration),
+            Box::new(m20261129_000004_market_data::Migration),
         ]
     }
 }

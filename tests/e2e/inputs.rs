@@ -230,3 +230,193 @@ e2e!(
         );
     }
 );
+
+fn today() -> String {
+    salesguard::testkit::chain::today()
+}
+
+const SELL: &str = "mutation($i:SellThroughRecordInput!){sellThroughRecord(input:$i){result{accepted rejected{row field message}} userErrors{code field}}}";
+
+e2e!(
+    bulk_sell_through_is_validated_row_by_row,
+    |s: Server, w: World| async move {
+        use salesguard_entities::model::sell_through;
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let rows = json!([
+            {"productId": w.product, "quantity": 3, "salePrice": "2100.00", "regionId": w.north.region, "soldOn": today()},
+            {"productId": w.product, "quantity": 0, "salePrice": "2100.00", "regionId": w.north.region, "soldOn": today()},
+            {"productId": w.product, "quantity": 1, "salePrice": "21.005", "regionId": w.north.region, "soldOn": today()},
+            {"productId": w.product, "serial": "SN-9", "quantity": 1, "salePrice": "1900.00", "regionId": w.south.region, "soldOn": today()},
+            {"productId": w.product, "quantity": 1, "salePrice": "1900.00", "regionId": w.north.region, "soldOn": "2999-01-01"},
+        ]);
+        // All or nothing (the default): the bad rows are named, nothing is saved.
+        let d = w
+            .north
+            .sales
+            .data(SELL, json!({"i": {"agentId": w.north.agent, "rows": rows}}))
+            .await
+            .expect("sell");
+        let r = &d["sellThroughRecord"]["result"];
+        assert_eq!(r["accepted"], 0, "{d}");
+        let bad: Vec<(i64, String)> = r["rejected"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|e| {
+                (
+                    e["row"].as_i64().unwrap_or(0),
+                    e["field"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            bad,
+            vec![
+                (2, "quantity".to_owned()),
+                (3, "salePrice".to_owned()),
+                (5, "soldOn".to_owned())
+            ]
+        );
+        assert_eq!(
+            sell_through::Entity::find()
+                .count(&s.app.db.read)
+                .await
+                .expect("count"),
+            0
+        );
+        // Skip invalid: the good rows are saved, the bad ones reported.
+        let d = w
+            .north
+            .sales
+            .data(
+                SELL,
+                json!({"i": {"agentId": w.north.agent, "rows": rows, "mode": "SKIP_INVALID"}}),
+            )
+            .await
+            .expect("sell");
+        assert_eq!(d["sellThroughRecord"]["result"]["accepted"], 2, "{d}");
+        assert_eq!(
+            d["sellThroughRecord"]["result"]["rejected"]
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+        let saved = sell_through::Entity::find()
+            .all(&s.app.db.read)
+            .await
+            .expect("rows");
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved.iter().map(|r| r.quantity).sum::<i64>(), 4);
+        assert!(saved
+            .iter()
+            .any(|r| r.serial.as_deref() == Some("SN-9") && r.sale_price_fen == 190000));
+        // The south salesperson cannot report for the north agent.
+        let d = w
+            .south
+            .sales
+            .data(SELL, json!({"i": {"agentId": w.north.agent, "rows": rows}}))
+            .await
+            .expect("sell");
+        assert_eq!(d["sellThroughRecord"]["userErrors"][0]["code"], "NOT_FOUND");
+    }
+);
+
+e2e!(
+    sightings_prices_and_the_price_list,
+    |s: Server, w: World| async move {
+        use salesguard_entities::model::{price_observation, unit_sighting};
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let specialist = salesguard::testkit::world::create_user(
+            &w.admin,
+            "market",
+            "MARKET_SPECIALIST",
+            &[],
+            true,
+        )
+        .await
+        .expect("market specialist");
+        let callcenter = salesguard::testkit::world::create_user(
+            &w.admin,
+            "callcenter",
+            "CALL_CENTER",
+            &[],
+            true,
+        )
+        .await
+        .expect("call center");
+        let q = "mutation($i:UnitSightingRecordInput!){unitSightingRecord(input:$i){result{accepted rejected{row field}} userErrors{code}}}";
+        let d = callcenter
+            .data(
+                q,
+                json!({"i": {"rows": [
+            {"serial": "SN-1", "kind": "ACTIVATION", "regionId": w.south.region, "seenOn": today()},
+            {"serial": "", "kind": "CALLBACK", "regionId": w.south.region, "seenOn": today()},
+        ], "mode": "SKIP_INVALID"}}),
+            )
+            .await
+            .expect("sightings");
+        assert_eq!(d["unitSightingRecord"]["result"]["accepted"], 1, "{d}");
+        assert_eq!(d["unitSightingRecord"]["result"]["rejected"][0]["row"], 2);
+        assert_eq!(
+            unit_sighting::Entity::find()
+                .count(&s.app.db.read)
+                .await
+                .expect("count"),
+            1
+        );
+        // Finance records no sightings.
+        let d = w.finance.data(q, json!({"i": {"rows": [{"serial": "SN-1", "kind": "ACTIVATION", "regionId": w.south.region, "seenOn": today()}]}})).await.expect("refused");
+        assert_eq!(
+            d["unitSightingRecord"]["userErrors"][0]["code"],
+            "FORBIDDEN"
+        );
+
+        let q = "mutation($i:PriceObservationRecordInput!){priceObservationRecord(input:$i){result{accepted rejected{row field}} userErrors{code}}}";
+        let d = specialist.data(q, json!({"i": {"rows": [
+            {"productId": w.product, "regionId": w.north.region, "tier": "RETAIL", "price": "1899.00", "observedOn": today(), "channel": "JD.com"},
+            {"productId": w.product, "regionId": w.north.region, "tier": "DEALER", "price": "-1", "observedOn": today()},
+        ]}})).await.expect("prices");
+        assert_eq!(d["priceObservationRecord"]["result"]["accepted"], 0, "{d}");
+        assert_eq!(
+            d["priceObservationRecord"]["result"]["rejected"][0]["field"],
+            "price"
+        );
+        assert_eq!(
+            price_observation::Entity::find()
+                .count(&s.app.db.read)
+                .await
+                .expect("count"),
+            0
+        );
+        // The north salesperson may record prices in the north only.
+        let d = w.north.sales.data(q, json!({"i": {"rows": [
+            {"productId": w.product, "regionId": w.south.region, "tier": "RETAIL", "price": "1899.00", "observedOn": today()},
+        ]}})).await.expect("prices");
+        assert_eq!(
+            d["priceObservationRecord"]["result"]["rejected"][0]["field"], "regionId",
+            "{d}"
+        );
+
+        let q = "mutation($i:PriceListSetInput!){priceListSet(input:$i){entry{tier price floorPrice product{sku}} userErrors{code field}}}";
+        let d = w.management.data(q, json!({"i": {"productId": w.product, "tier": "AGENT", "price": "2000.00", "floorPrice": "1800.00"}})).await.expect("price list");
+        assert_eq!(d["priceListSet"]["entry"]["floorPrice"], "1800.00", "{d}");
+        let d = w.management.data(q, json!({"i": {"productId": w.product, "tier": "AGENT", "price": "2000.00", "floorPrice": "2100.00"}})).await.expect("price list");
+        assert_eq!(
+            d["priceListSet"]["userErrors"][0]["field"],
+            json!(["input", "floorPrice"])
+        );
+        let d = w.north.sales.data(q, json!({"i": {"productId": w.product, "tier": "AGENT", "price": "1.00", "floorPrice": "1.00"}})).await.expect("price list");
+        assert_eq!(d["priceListSet"]["userErrors"][0]["code"], "FORBIDDEN");
+        let d = w
+            .north
+            .sales
+            .data("{priceList{tier price floorPrice}}", json!({}))
+            .await
+            .expect("list");
+        assert_eq!(
+            d["priceList"],
+            json!([{"tier": "AGENT", "price": "2000.00", "floorPrice": "1800.00"}])
+        );
+    }
+);

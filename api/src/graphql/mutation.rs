@@ -17,6 +17,7 @@ use crate::error::{AppError, ServiceError, UserError, UserErrorCode};
 use crate::idempotency::{self, Request, StepRun};
 use crate::services::admin::{self, *};
 use crate::services::forecast::{forecast_submit, ForecastSubmitInput};
+use crate::services::market::*;
 use crate::services::workflow::{self, *};
 
 #[derive(SimpleObject)]
@@ -30,6 +31,19 @@ pub struct SalesOrderPayload {
 pub struct ForecastSubmitPayload {
     /// The salesperson's forecast rows of that month and region, as saved.
     pub forecasts: Vec<Forecast>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct BulkPayload {
+    /// Rows accepted and rows refused (null when the whole request was refused).
+    pub result: Option<BulkResult>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub struct PriceListPayload {
+    pub entry: Option<PriceListEntry>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -603,6 +617,66 @@ impl MutationRoot {
         })
     }
 
+    /// Record an agent's sell-through report, row by row (salesperson or
+    /// assistant of the agent's region).
+    async fn sell_through_record(
+        &self,
+        ctx: &Context<'_>,
+        input: SellThroughRecordInput,
+    ) -> Result<BulkPayload, AppError> {
+        let res = run_step!(ctx, "sellThroughRecord", input, None, sell_through_record);
+        Ok(bulk_payload(res))
+    }
+
+    /// Record where units turned up: activations, warranty registrations,
+    /// call-back findings.
+    async fn unit_sighting_record(
+        &self,
+        ctx: &Context<'_>,
+        input: UnitSightingRecordInput,
+    ) -> Result<BulkPayload, AppError> {
+        let res = run_step!(ctx, "unitSightingRecord", input, None, unit_sighting_record);
+        Ok(bulk_payload(res))
+    }
+
+    /// Record prices seen in the market (market specialist or salesperson).
+    async fn price_observation_record(
+        &self,
+        ctx: &Context<'_>,
+        input: PriceObservationRecordInput,
+    ) -> Result<BulkPayload, AppError> {
+        let res = run_step!(
+            ctx,
+            "priceObservationRecord",
+            input,
+            None,
+            price_observation_record
+        );
+        Ok(bulk_payload(res))
+    }
+
+    /// Set a product's list and floor price for a channel tier (management).
+    async fn price_list_set(
+        &self,
+        ctx: &Context<'_>,
+        input: PriceListSetInput,
+    ) -> Result<PriceListPayload, AppError> {
+        let res = run_step!(ctx, "priceListSet", input, None, price_list_set);
+        Ok(match res {
+            Ok(key) => PriceListPayload {
+                entry: price_list_entry::Entity::find_by_id(key)
+                    .one(&app(ctx)?.db.read)
+                    .await?
+                    .map(PriceListEntry),
+                user_errors: vec![],
+            },
+            Err(e) => PriceListPayload {
+                entry: None,
+                user_errors: vec![e],
+            },
+        })
+    }
+
     // ---------------------------------------------------------- master data
 
     async fn region_create(
@@ -792,5 +866,18 @@ impl MutationRoot {
                 user_errors: vec![e],
             },
         })
+    }
+}
+
+fn bulk_payload(res: Result<BulkResult, UserError>) -> BulkPayload {
+    match res {
+        Ok(r) => BulkPayload {
+            result: Some(r),
+            user_errors: vec![],
+        },
+        Err(e) => BulkPayload {
+            result: None,
+            user_errors: vec![e],
+        },
     }
 }

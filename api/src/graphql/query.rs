@@ -533,4 +533,24 @@ impl QueryRoot {
             .filter(|s| a.sees_region(s.region_id))
             .map(SerialUnit))
     }
+
+    /// The price list (list and floor price per product and channel tier).
+    async fn price_list(
+        &self,
+        ctx: &Context<'_>,
+        product_id: Option<ID>,
+    ) -> Result<Vec<PriceListEntry>, AppError> {
+        actor(ctx)?;
+        let mut q = price_list_entry::Entity::find()
+            .order_by_asc(price_list_entry::Column::ProductId)
+            .order_by_asc(price_list_entry::Column::Tier);
+        if let Some(p) = opt_id("Product", &product_id, "productId")? {
+            q = q.filter(price_list_entry::Column::ProductId.eq(p));
+        }
+        Ok(q.all(&app(ctx)?.db.read)
+            .await?
+            .into_iter()
+            .map(PriceListEntry)
+            .collect())
+    }
 }

@@ -942,3 +942,29 @@ impl SerialUnit {
         self.0.shipped_at
     }
 }
+
+/// A product's list price and floor price for one channel tier.
+pub struct PriceListEntry(pub price_list_entry::Model);
+
+#[Object]
+impl PriceListEntry {
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        Ok(loaders::one::<product::Entity>(ctx, self.0.product_id)
+            .await?
+            .map(Product))
+    }
+    /// AGENT, DEALER or RETAIL.
+    async fn tier(&self) -> &str {
+        &self.0.tier
+    }
+    async fn price(&self) -> Money {
+        Money(self.0.price_fen)
+    }
+    /// The lowest price this tier may sell at.
+    async fn floor_price(&self) -> Money {
+        Money(self.0.floor_fen)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}

@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod forecast;
 pub mod inputs;
+pub mod market;
 pub mod workflow;
