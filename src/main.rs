@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 
 use salesguard_api::audit;
 use salesguard_api::config::LogFormat;
@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Run the GraphQL API (the default).
     Serve,
+    /// Run only the background worker: the outbox relay, the cron
+    /// schedules and the job worker (recompute risk signals).
+    Worker,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage users.
@@ -101,6 +104,10 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(settings.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Worker => {
+            let app = AppState::from_settings(settings).await?;
+            salesguard_worker::run(app, shutdown_signal()).await
+        }
         Command::Migrate => {
             AppState::from_settings(settings).await?;
             tracing::info!("migrations applied");
@@ -215,8 +222,51 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     tracing::info!("GraphQL API on http://{}/graphql", listener.local_addr()?);
-    salesguard_api::http::serve(app, listener, async {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let worker = if app.settings.worker_in_serve && app.db.backend() == DbBackend::Sqlite {
+        salesguard_worker::schedules(&app.settings.signals_cron)?;
+        let (app, stop) = (app.clone(), stopped(stop_rx.clone()));
+        Some(tokio::spawn(async move {
+            if let Err(e) = salesguard_worker::run(app, stop).await {
+                tracing::error!(error = %format!("{e:#}"), "the in-process worker stopped");
+            }
+        }))
+    } else {
+        None
+    };
+    let served = salesguard_api::http::serve(app, listener, stopped(stop_rx)).await;
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    served
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    }
 }

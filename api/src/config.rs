@@ -43,6 +43,135 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Requests taking longer are cut off with 408.
     pub request_timeout_secs: u64,
+    /// `serve` on SQLite also runs the background worker in-process (on
+    /// PostgreSQL run `salesguard worker` separately).
+    pub worker_in_serve: bool,
+    /// When the risk signals are recomputed besides after changes: cron
+    /// expressions, seconds first, in the business time zone.
+    pub signals_cron: Vec<String>,
+    /// Thresholds of the risk signals (docs/signals.md), `[signals]` in the
+    /// file or `SALESGUARD_SIGNALS__<NAME>`.
+    pub signals: SignalSettings,
+}
+
+/// The thresholds of the risk signals; docs/signals.md defines each figure.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignalSettings {
+    pub ar_window_days: i64,
+    pub ar_min_yuan: f64,
+    pub dsri_watch: f64,
+    pub dsri_warning: f64,
+    pub dsri_critical: f64,
+    pub overdue_watch_days: i64,
+    pub overdue_warning_days: i64,
+    pub overdue_critical_days: i64,
+    pub forecast_window_months: i64,
+    pub forecast_min_months: i64,
+    pub ts_watch: f64,
+    pub ts_warning: f64,
+    pub bias_critical: f64,
+    pub price_window_days: i64,
+    pub inversion_critical_share: f64,
+    pub diversion_window_days: i64,
+    pub diversion_min_units: i64,
+    pub diversion_watch: f64,
+    pub diversion_warning: f64,
+    pub diversion_critical: f64,
+    pub capacity_watch: f64,
+    pub capacity_warning: f64,
+    pub capacity_critical: f64,
+    pub stock_min_units: i64,
+    pub wos_watch: f64,
+    pub wos_warning: f64,
+    pub wos_critical: f64,
+    pub sell_in_growth: f64,
+    pub sell_through_flat: f64,
+}
+
+impl Default for SignalSettings {
+    fn default() -> Self {
+        SignalSettings {
+            ar_window_days: 90,
+            ar_min_yuan: 10_000.0,
+            dsri_watch: 1.15,
+            dsri_warning: 1.3,
+            dsri_critical: 2.0,
+            overdue_watch_days: 30,
+            overdue_warning_days: 60,
+            overdue_critical_days: 90,
+            forecast_window_months: 6,
+            forecast_min_months: 3,
+            ts_watch: 3.0,
+            ts_warning: 4.0,
+            bias_critical: 0.5,
+            price_window_days: 30,
+            inversion_critical_share: 0.25,
+            diversion_window_days: 90,
+            diversion_min_units: 3,
+            diversion_watch: 0.05,
+            diversion_warning: 0.10,
+            diversion_critical: 0.25,
+            capacity_watch: 1.0,
+            capacity_warning: 1.5,
+            capacity_critical: 2.5,
+            stock_min_units: 10,
+            wos_watch: 6.0,
+            wos_warning: 8.0,
+            wos_critical: 16.0,
+            sell_in_growth: 0.3,
+            sell_through_flat: 0.05,
+        }
+    }
+}
+
+impl SignalSettings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let ordered = |name: &str, a: f64, b: f64, c: f64| {
+            if !(a.is_finite() && a <= b && b <= c) {
+                bail!("signals.{name}: the watch, warning and critical thresholds must rise");
+            }
+            Ok(())
+        };
+        ordered(
+            "dsri_*",
+            self.dsri_watch,
+            self.dsri_warning,
+            self.dsri_critical,
+        )?;
+        ordered(
+            "overdue_*_days",
+            self.overdue_watch_days as f64,
+            self.overdue_warning_days as f64,
+            self.overdue_critical_days as f64,
+        )?;
+        ordered("ts_*", self.ts_watch, self.ts_warning, f64::MAX)?;
+        ordered(
+            "diversion_*",
+            self.diversion_watch,
+            self.diversion_warning,
+            self.diversion_critical,
+        )?;
+        ordered(
+            "capacity_*",
+            self.capacity_watch,
+            self.capacity_warning,
+            self.capacity_critical,
+        )?;
+        ordered("wos_*", self.wos_watch, self.wos_warning, self.wos_critical)?;
+        for (name, days) in [
+            ("ar_window_days", self.ar_window_days),
+            ("price_window_days", self.price_window_days),
+            ("diversion_window_days", self.diversion_window_days),
+            ("forecast_window_months", self.forecast_window_months),
+            ("forecast_min_months", self.forecast_min_months),
+        ] {
+            if !(1..=3660).contains(&days) {
+                bail!("signals.{name} must be between 1 and 3660");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The keys of `Settings`, as they appear lower-cased in the environment.
@@ -56,6 +185,9 @@ const KEYS: &[&str] = &[
     "mode",
     "log_format",
     "request_timeout_secs",
+    "worker_in_serve",
+    "signals_cron",
+    "signals",
 ];
 
 impl Default for Settings {
@@ -70,6 +202,9 @@ impl Default for Settings {
             mode: Mode::Development,
             log_format: LogFormat::Pretty,
             request_timeout_secs: 30,
+            worker_in_serve: true,
+            signals_cron: vec!["0 */15 * * * *".into(), "0 0 7 * * *".into()],
+            signals: SignalSettings::default(),
         }
     }
 }
@@ -118,7 +253,12 @@ impl Settings {
         // Only the settings' own keys: other SALESGUARD_* variables (the CLI's
         // SALESGUARD_NEW_PASSWORD, the tests' URLs) are not configuration.
         let env = Env::prefixed("SALESGUARD_")
-            .filter(|k| KEYS.iter().any(|x| k.as_str().eq_ignore_ascii_case(x)));
+            .filter(|k| {
+                let k = k.as_str();
+                KEYS.iter().any(|x| k.eq_ignore_ascii_case(x))
+                    || k.to_ascii_lowercase().starts_with("signals__")
+            })
+            .split("__");
         let settings: Settings = fig
             .merge(env)
             .extract()
@@ -141,6 +281,7 @@ impl Settings {
         if self.token_ttl_minutes <= 0 {
             bail!("token_ttl_minutes must be positive");
         }
+        self.signals.validate()?;
         if self.db_max_connections == 0 {
             bail!("db_max_connections must be at least 1");
         }

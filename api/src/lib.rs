@@ -12,6 +12,7 @@ pub mod http;
 pub mod idempotency;
 pub mod notify;
 pub mod numbering;
+pub mod outbox;
 pub mod services;
 
 pub use app::AppState;

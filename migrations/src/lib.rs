@@ -6,6 +6,8 @@ mod m20261129_000001_foundation;
 mod m20261129_000002_audit_heads;
 mod m20261129_000003_forecasts_serials;
 mod m20261129_000004_market_data;
+mod m20261129_000005_jobs;
+mod m20261129_000006_risk_signals;
 
 pub struct Migrator;
 
@@ -17,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_audit_heads::Migration),
             Box::new(m20261129_000003_forecasts_serials::Migration),
             Box::new(m20261129_000004_market_data::Migration),
+            Box::new(m20261129_000005_jobs::Migration),
+            Box::new(m20261129_000006_risk_signals::Migration),
         ]
     }
 }

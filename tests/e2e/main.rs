@@ -83,3 +83,5 @@ mod concurrency;
 mod inputs;
 mod refusals;
 mod schema;
+mod signals;
+mod worker;

@@ -143,5 +143,18 @@ pub async fn forecast_submit(
         .detail(format!("forecast for {period}")),
     )
     .await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!(
+            "signals:forecast:{}:{}:{}:{}",
+            run.actor.user_id,
+            rid,
+            period,
+            run.now.timestamp_micros()
+        ),
+        serde_json::json!({"trigger": "forecastSubmit", "regionId": rid, "period": period}),
+    )
+    .await?;
     Ok(saved.into_iter().map(|f| f.id).collect())
 }

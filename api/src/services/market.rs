@@ -301,6 +301,17 @@ pub async fn sell_through_record(
         .after(&res),
     )
     .await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!(
+            "signals:sell_through:{}:{}",
+            run.actor.user_id,
+            run.now.timestamp_micros()
+        ),
+        serde_json::json!({"trigger": "sellThroughRecord", "agentId": ag.id}),
+    )
+    .await?;
     Ok(res)
 }
 
@@ -390,6 +401,17 @@ pub async fn unit_sighting_record(
             ..Entry::ok(&run.actor, "unitSightingRecord", "User", run.actor.user_id)
         }
         .after(&res),
+    )
+    .await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!(
+            "signals:unit_sighting:{}:{}",
+            run.actor.user_id,
+            run.now.timestamp_micros()
+        ),
+        serde_json::json!({"trigger": "unitSightingRecord"}),
     )
     .await?;
     Ok(res)
@@ -487,6 +509,17 @@ pub async fn price_observation_record(
         .after(&res),
     )
     .await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!(
+            "signals:price_observation:{}:{}",
+            run.actor.user_id,
+            run.now.timestamp_micros()
+        ),
+        serde_json::json!({"trigger": "priceObservationRecord"}),
+    )
+    .await?;
     Ok(res)
 }
 
@@ -549,6 +582,18 @@ pub async fn price_list_set(
             Fen(price),
             Fen(floor)
         )),
+    )
+    .await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!(
+            "signals:price_list:{}:{}:{}",
+            pid,
+            tier,
+            run.now.timestamp_micros()
+        ),
+        serde_json::json!({"trigger": "priceListSet", "productId": pid, "tier": tier}),
     )
     .await?;
     Ok((pid, tier))

@@ -756,6 +756,13 @@ pub async fn payment_record(
         Fen(after.total_fen)
     );
     notify_order(run, &after, "PAYMENT_RECORDED", msg, &[]).await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!("signals:order:{}:v{}", order.id, after.version),
+        serde_json::json!({"trigger": "paymentRecord", "orderId": order.id}),
+    )
+    .await?;
     Ok(order.id)
 }
 
@@ -806,6 +813,13 @@ pub async fn payment_confirm_full(
         order.number
     );
     notify_order(run, &after, "PAYMENT_CONFIRMED", msg, &[]).await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!("signals:order:{}:v{}", order.id, after.version),
+        serde_json::json!({"trigger": "paymentConfirmFull", "orderId": order.id}),
+    )
+    .await?;
     Ok(order.id)
 }
 
@@ -1261,6 +1275,13 @@ pub async fn shipment_ship(
         order.number, shipment.carrier, shipment.tracking_number
     );
     notify_order(run, &after, "SHIPPED", msg, &[Position::Finance]).await?;
+    crate::outbox::enqueue(
+        &run.txn,
+        crate::outbox::RECOMPUTE_SIGNALS,
+        &format!("signals:order:{}:v{}", order.id, after.version),
+        serde_json::json!({"trigger": "shipmentShip", "orderId": order.id}),
+    )
+    .await?;
     Ok(order.id)
 }
 

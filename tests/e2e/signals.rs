@@ -1,0 +1,635 @@
+//! The risk signals end to end: anomalies planted through the API (orders
+//! driven through the real workflow, backdated where the API allows it),
+//! the worker's computation over the database, the stored signals. Clean
+//! data of the same size raises nothing; a signal that stops holding is
+//! cleared and its history kept; a separate `salesguard worker` process
+//! picks up a change made through the API.
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::{json, Value};
+
+use salesguard::testkit::chain::ok;
+use salesguard::testkit::world::{create_user, Team};
+use salesguard::testkit::{Client, Server, World};
+use salesguard_entities::model::{forecast, risk_signal, risk_signal_change};
+use salesguard_worker::{recompute_now, RecomputeSignals};
+
+fn today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive()
+}
+
+/// The 15th of the month `k` months before this one.
+fn mid_month(k: i32) -> NaiveDate {
+    let t = today();
+    let m = t.year() * 12 + t.month0() as i32 - k;
+    NaiveDate::from_ymd_opt(m.div_euclid(12), m.rem_euclid(12) as u32 + 1, 15).unwrap_or(t)
+}
+
+fn days_before(d: NaiveDate) -> i64 {
+    (today() - d).num_days()
+}
+
+/// One order of `qty` × `product` at `price` for the team's agent, driven
+/// through the chain and shipped `days_ago` days ago: paid in full the day
+/// before, or (`paid` false) shipped unpaid on a management exception.
+#[allow(clippy::too_many_arguments)]
+async fn ship(
+    w: &World,
+    team: &Team,
+    product: &str,
+    qty: i64,
+    price: &str,
+    days_ago: i64,
+    paid: bool,
+    serials: &[String],
+) -> Value {
+    let order = ok(
+        &team.sales,
+        "salesOrderCreate",
+        json!({"agentId": team.agent, "paymentTermsDays": 30,
+               "lines": [{"productId": product, "quantity": qty, "unitPrice": price}]}),
+    )
+    .await
+    .expect("file");
+    let order = w
+        .advance_to(team, order, "salesOrderForwardToFinance")
+        .await
+        .expect("to finance");
+    let id = order["id"].clone();
+    let shipped_at = Utc::now() - chrono::Duration::days(days_ago);
+    if paid {
+        let received = today() - chrono::Duration::days(days_ago + 1);
+        ok(
+            &w.finance,
+            "paymentRecord",
+            json!({"orderId": id, "amount": order["balanceDue"], "receivedOn": received.to_string(),
+                   "reference": "BANK"}),
+        )
+        .await
+        .expect("pay");
+        ok(&w.finance, "paymentConfirmFull", json!({"orderId": id}))
+            .await
+            .expect("confirm");
+    } else {
+        ok(
+            &w.management,
+            "shipmentExceptionApprove",
+            json!({"orderId": id, "amount": order["balanceDue"], "reason": "Key agent, season",
+                   "expiresAt": (Utc::now() + chrono::Duration::days(1)).to_rfc3339()}),
+        )
+        .await
+        .expect("exception");
+    }
+    let order = ok(
+        &team.assistant,
+        "shippingNoticeIssue",
+        json!({"orderId": id, "warehouseId": w.warehouse}),
+    )
+    .await
+    .expect("notice");
+    let serials: Vec<Value> = serials
+        .iter()
+        .map(|s| json!({"productId": product, "serial": s}))
+        .collect();
+    ok(
+        &w.warehouse_keeper,
+        "shipmentShip",
+        json!({"noticeNumber": order["shippingNotice"]["number"],
+               "verificationCode": order["shippingNotice"]["verificationCode"],
+               "carrier": "SF", "trackingNumber": "SF1", "shippedAt": shipped_at.to_rfc3339(),
+               "serials": if serials.is_empty() { Value::Null } else { Value::Array(serials) }}),
+    )
+    .await
+    .expect("ship")
+}
+
+async fn sell(c: &Client, agent: &str, rows: Value) {
+    let q = "mutation($i:SellThroughRecordInput!){sellThroughRecord(input:$i){result{accepted rejected{row message}} userErrors{code message}}}";
+    let d = c
+        .data(q, json!({"i": {"agentId": agent, "rows": rows}}))
+        .await
+        .expect("sell-through");
+    assert!(
+        d["sellThroughRecord"]["result"]["rejected"]
+            .as_array()
+            .is_some_and(|r| r.is_empty()),
+        "{d}"
+    );
+}
+
+fn id_of(node_id: &str) -> i64 {
+    salesguard_api::graphql::ids::parse(node_id)
+        .map(|(_, id)| id)
+        .expect("a node id")
+}
+
+/// A third region with a market capacity of `capacity` units a year and a
+/// sales team and agent of its own.
+async fn east_team(w: &World, capacity: i64) -> Team {
+    let q =
+        "mutation($i:RegionCreateInput!){regionCreate(input:$i){region{id} userErrors{message}}}";
+    let d = w
+        .admin
+        .data(
+            q,
+            json!({"i": {"code": "EAST", "name": "East", "marketCapacity": capacity}}),
+        )
+        .await
+        .expect("region");
+    let region = d["regionCreate"]["region"]["id"]
+        .as_str()
+        .expect("region id")
+        .to_owned();
+    let q = "mutation($i:AgentCreateInput!){agentCreate(input:$i){agent{id} userErrors{message}}}";
+    let d = w
+        .admin
+        .data(
+            q,
+            json!({"i": {"code": "AG-E", "name": "Agent East", "regionId": region, "creditLimit": "100000.00",
+                        "address": "1 East Road", "contactName": "Wang", "phone": "021-1234567"}}),
+        )
+        .await
+        .expect("agent");
+    let agent = d["agentCreate"]["agent"]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_owned();
+    let user = |name: &'static str, position: &'static str| {
+        let region = region.clone();
+        async move {
+            create_user(&w.admin, name, position, &[&region], false)
+                .await
+                .expect("user")
+        }
+    };
+    Team {
+        region: region.clone(),
+        sales: user("sales.east", "SALESPERSON").await,
+        assistant: user("assistant.east", "SALES_ASSISTANT").await,
+        supervisor: user("supervisor.east", "SUPERVISOR").await,
+        agent,
+    }
+}
+
+async fn price_setup(w: &World, dealer_price: &str) {
+    let q = "mutation($i:PriceListSetInput!){priceListSet(input:$i){userErrors{message}}}";
+    let d = w
+        .management
+        .data(
+            q,
+            json!({"i": {"productId": w.product, "tier": "DEALER", "price": "2500.00", "floorPrice": "2200.00"}}),
+        )
+        .await
+        .expect("price list");
+    assert_eq!(d["priceListSet"]["userErrors"], json!([]), "{d}");
+    let market = create_user(&w.admin, "market", "MARKET_SPECIALIST", &[], true)
+        .await
+        .expect("market specialist");
+    let day = (today() - chrono::Duration::days(2)).to_string();
+    let rows: Vec<Value> = (0..3)
+        .map(|_| {
+            json!({"productId": w.product, "regionId": w.north.region, "tier": "DEALER",
+                   "price": dealer_price, "observedOn": day})
+        })
+        .collect();
+    let q = "mutation($i:PriceObservationRecordInput!){priceObservationRecord(input:$i){result{accepted} userErrors{message}}}";
+    let d = market
+        .data(q, json!({"i": {"rows": rows}}))
+        .await
+        .expect("observations");
+    assert_eq!(d["priceObservationRecord"]["result"]["accepted"], 3, "{d}");
+}
+
+/// Forecasts of the north salesperson for the spare part, for the six
+/// months before this one, as they were submitted then (the API takes
+/// forecasts from last month on, so history is written directly).
+async fn past_forecasts(server: &Server, w: &World, quantities: [i64; 6]) {
+    let me = w
+        .north
+        .sales
+        .data("{viewer{id}}", json!({}))
+        .await
+        .expect("viewer")["viewer"]["id"]
+        .as_str()
+        .map(id_of)
+        .expect("my id");
+    for (k, q) in (1..=6).zip(quantities) {
+        let period = mid_month(k).format("%Y-%m").to_string();
+        let at = Utc::now() - chrono::Duration::days(days_before(mid_month(k)) + 20);
+        forecast::ActiveModel {
+            period: Set(period),
+            region_id: Set(id_of(&w.north.region)),
+            product_id: Set(id_of(&w.part)),
+            salesperson_id: Set(me),
+            quantity: Set(q),
+            submitted_at: Set(at),
+            updated_at: Set(at),
+            ..Default::default()
+        }
+        .insert(&server.app.db.write)
+        .await
+        .expect("forecast");
+    }
+}
+
+/// The same volume of business, with anomalies (`planted`) or without.
+async fn business(server: &Server, w: &World, planted: bool) {
+    let south = w.south.clone();
+    let north = w.north.clone();
+    // South: 1 unit shipped 100 days ago and 3 units 20 days ago, on
+    // exception (planted: AR 20,000 / sales 15,000 against 5,000 / 5,000
+    // before: DSRI 1.33; the first is 70 days past due) or paid.
+    ship(w, &south, &w.product, 1, "5000.00", 100, !planted, &[]).await;
+    ship(w, &south, &w.product, 3, "5000.00", 20, !planted, &[]).await;
+    // North: 5 units with serials, 10 days ago, at 2,000.
+    let serials: Vec<String> = (1..=5).map(|i| format!("N-{i}")).collect();
+    ship(w, &north, &w.product, 5, "2000.00", 10, true, &serials).await;
+    // North spare parts: 4 a month for six months.
+    for k in 1..=6 {
+        ship(
+            w,
+            &north,
+            &w.part,
+            4,
+            "50.00",
+            days_before(mid_month(k)),
+            true,
+            &[],
+        )
+        .await;
+    }
+    past_forecasts(
+        server,
+        w,
+        if planted {
+            [10; 6] // F 10 vs A 4 every month: TS −6, bias 1.5
+        } else {
+            [5, 3, 5, 3, 5, 3] // errors alternate: TS 0
+        },
+    )
+    .await;
+    // East: capacity 20 a year; planted: 10 units in 5 days ago
+    // (10 × 365/90 / 20 = 2.03).
+    let east = east_team(w, 20).await;
+    ship(
+        w,
+        &east,
+        &w.product,
+        if planted { 10 } else { 1 },
+        "2000.00",
+        5,
+        true,
+        &[],
+    )
+    .await;
+    // North sells three serials: planted in the South below cost (1,500),
+    // clean at home at 2,100; clean also sells 20 more at home.
+    let day = (today() - chrono::Duration::days(2)).to_string();
+    let (region, price) = if planted {
+        (&w.south.region, "1500.00")
+    } else {
+        (&w.north.region, "2100.00")
+    };
+    let mut rows: Vec<Value> = serials[..3]
+        .iter()
+        .map(|s| {
+            json!({"productId": w.product, "serial": s, "quantity": 1, "salePrice": price,
+                   "regionId": region, "soldOn": day})
+        })
+        .collect();
+    if !planted {
+        rows.push(
+            json!({"productId": w.part, "quantity": 20, "salePrice": "60.00",
+                         "regionId": w.north.region, "soldOn": day}),
+        );
+    }
+    sell(&w.north.sales, &w.north.agent, Value::Array(rows)).await;
+    // Dealer prices in the North: planted below the floor of 2,200.
+    price_setup(w, if planted { "2000.00" } else { "2300.00" }).await;
+}
+
+async fn recompute(server: &Server, key: &str) -> salesguard_worker::RunFigures {
+    recompute_now(
+        &server.app,
+        &RecomputeSignals {
+            trigger: "test".into(),
+            dedup_key: key.into(),
+            requested_at: None,
+            as_of: None,
+        },
+        "test",
+    )
+    .await
+    .expect("recompute")
+    .1
+}
+
+async fn open_signals(server: &Server) -> Vec<risk_signal::Model> {
+    risk_signal::Entity::find()
+        .filter(risk_signal::Column::ClearedAt.is_null())
+        .order_by_asc(risk_signal::Column::Fingerprint)
+        .all(&server.app.db.read)
+        .await
+        .expect("signals")
+}
+
+fn find<'a>(
+    all: &'a [risk_signal::Model],
+    kind: &str,
+    rule: &str,
+    subject_type: &str,
+    subject: &str,
+) -> &'a risk_signal::Model {
+    let id = id_of(subject);
+    all.iter()
+        .find(|s| {
+            s.kind == kind
+                && s.rule == rule
+                && s.subject_type == subject_type
+                && s.subject_id == Some(id)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no {kind}/{rule} on {subject_type} {id}: {:#?}",
+                all.iter()
+                    .map(|s| (
+                        &s.kind,
+                        &s.rule,
+                        &s.subject_type,
+                        s.subject_id,
+                        &s.severity,
+                        s.value
+                    ))
+                    .collect::<Vec<_>>()
+            )
+        })
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-4
+}
+
+e2e!(
+    planted_anomalies_raise_every_kind_and_clear,
+    |server: Server, w: World| async move {
+        business(&server, &w, true).await;
+        let run = recompute(&server, "test:planted").await;
+        assert!(run.rows_read > 20, "{run:?}");
+        let all = open_signals(&server).await;
+        let (north, south) = (&w.north, &w.south);
+
+        let s = find(
+            &all,
+            "RECEIVABLES_OVERDUE",
+            "DAYS_PAST_DUE",
+            "AGENT",
+            &south.agent,
+        );
+        assert_eq!((s.severity.as_str(), s.value), ("WARNING", 70.0));
+        let s = find(&all, "RECEIVABLES_GROWTH", "DSRI", "AGENT", &south.agent);
+        assert_eq!(s.severity, "WARNING");
+        assert!(
+            close(s.value, (20_000.0 / 15_000.0) / (5_000.0 / 5_000.0)),
+            "{}",
+            s.value
+        );
+        assert_eq!(s.region_id, Some(id_of(&south.region)));
+        let ev: Value = serde_json::from_str(&s.evidence).expect("evidence json");
+        assert_eq!(ev["documents"].as_array().map(Vec::len), Some(2), "{ev}");
+        assert!(close(
+            ev["metrics"]["dso_days"].as_f64().unwrap_or_default(),
+            120.0
+        ));
+        let s = find(&all, "RECEIVABLES_GROWTH", "DSRI", "REGION", &south.region);
+        assert_eq!(s.severity, "WARNING");
+
+        let s = find(
+            &all,
+            "FORECAST_DEVIATION",
+            "CHRONIC_OVER_FORECAST",
+            "SALESPERSON",
+            &north
+                .sales
+                .data("{viewer{id}}", json!({}))
+                .await
+                .expect("viewer")["viewer"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        assert_eq!((s.severity.as_str(), s.value), ("CRITICAL", -6.0));
+        assert_eq!(s.product_id, Some(id_of(&w.part)));
+        find(
+            &all,
+            "FORECAST_DEVIATION",
+            "CHRONIC_OVER_FORECAST",
+            "REGION",
+            &north.region,
+        );
+
+        let s = find(
+            &all,
+            "PRICE_INVERSION",
+            "BELOW_PURCHASE_PRICE",
+            "AGENT",
+            &north.agent,
+        );
+        assert_eq!((s.severity.as_str(), s.value), ("CRITICAL", 1.0));
+        let s = find(
+            &all,
+            "PRICE_INVERSION",
+            "BELOW_FLOOR",
+            "REGION",
+            &north.region,
+        );
+        assert_eq!(s.severity, "WARNING");
+        assert!(close(s.value, 2000.0 / 2200.0));
+
+        let s = find(
+            &all,
+            "GOODS_DIVERSION",
+            "CROSS_REGION",
+            "AGENT",
+            &north.agent,
+        );
+        assert_eq!((s.severity.as_str(), s.value), ("CRITICAL", 1.0));
+        let ev: Value = serde_json::from_str(&s.evidence).expect("evidence json");
+        assert!(
+            ev["documents"][0]["ref"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("N-1 found in SOUTH"),
+            "{ev}"
+        );
+
+        let east = all
+            .iter()
+            .find(|s| s.kind == "PURCHASE_OVER_CAPACITY")
+            .expect("over capacity");
+        assert_eq!(east.severity, "WARNING");
+        assert!(close(east.value, 10.0 * 365.0 / 90.0 / 20.0));
+
+        let s = find(
+            &all,
+            "CHANNEL_STOCK",
+            "WEEKS_OF_SUPPLY",
+            "AGENT",
+            &north.agent,
+        );
+        assert_eq!(s.severity, "CRITICAL");
+        // 5 + 24 shipped − 3 sold, 3 sold in 4 weeks.
+        assert!(close(s.value, 26.0 / 0.75), "{}", s.value);
+
+        // A second run over the same data changes nothing.
+        let again = recompute(&server, "test:again").await;
+        assert_eq!((again.applied.raised, again.applied.cleared), (0, 0));
+        assert_eq!(open_signals(&server).await.len(), all.len());
+
+        // South pays everything: its receivable signals clear, with the
+        // time, and their history stays.
+        for o in w
+            .management
+            .data(
+                "query($a:ID!){salesOrders(first:10, filter:{agentId:$a}){edges{node{id balanceDue}}}}",
+                json!({"a": south.agent}),
+            )
+            .await
+            .expect("orders")["salesOrders"]["edges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            ok(
+                &w.finance,
+                "paymentRecord",
+                json!({"orderId": o["node"]["id"], "amount": o["node"]["balanceDue"],
+                       "receivedOn": today().to_string(), "reference": "LATE"}),
+            )
+            .await
+            .expect("late payment");
+        }
+        let cleared_run = recompute(&server, "test:paid").await;
+        assert!(cleared_run.applied.cleared >= 3, "{cleared_run:?}");
+        let now_open = open_signals(&server).await;
+        assert!(
+            !now_open.iter().any(|s| s.kind.starts_with("RECEIVABLES")),
+            "{now_open:?}"
+        );
+        let overdue = risk_signal::Entity::find()
+            .filter(risk_signal::Column::Kind.eq("RECEIVABLES_OVERDUE"))
+            .one(&server.app.db.read)
+            .await
+            .expect("query")
+            .expect("the cleared signal");
+        assert!(overdue.cleared_at.is_some());
+        let history: Vec<String> = risk_signal_change::Entity::find()
+            .filter(risk_signal_change::Column::SignalId.eq(overdue.id))
+            .order_by_asc(risk_signal_change::Column::Id)
+            .all(&server.app.db.read)
+            .await
+            .expect("history")
+            .into_iter()
+            .map(|c| c.change)
+            .collect();
+        assert_eq!(history, vec!["RAISED", "CLEARED"]);
+        // The other signals stay open, untouched.
+        assert_eq!(
+            now_open.len(),
+            all.len() - cleared_run.applied.cleared as usize
+        );
+    }
+);
+
+e2e!(
+    clean_data_of_the_same_size_raises_nothing,
+    |server: Server, w: World| async move {
+        business(&server, &w, false).await;
+        let run = recompute(&server, "test:clean").await;
+        assert!(run.rows_read > 20, "{run:?}");
+        let all = open_signals(&server).await;
+        assert!(
+            all.is_empty(),
+            "{:#?}",
+            all.iter().map(|s| &s.summary).collect::<Vec<_>>()
+        );
+    }
+);
+
+/// `salesguard worker` on the server's database; killed when dropped.
+fn spawn_worker(server: &Server) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
+        .arg("worker")
+        .env("SALESGUARD_DATABASE_URL", &server.database_url)
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start `salesguard worker`")
+}
+
+e2e!(
+    a_separate_worker_raises_a_signal_after_an_api_change,
+    |server: Server, w: World| async move {
+        let serials: Vec<String> = (1..=4).map(|i| format!("W-{i}")).collect();
+        ship(&w, &w.north, &w.product, 4, "2000.00", 3, true, &serials).await;
+        let mut worker = spawn_worker(&server);
+        // The worker catches up with the shipment: nothing to signal.
+        let start = Instant::now();
+        while salesguard_entities::model::job_run::Entity::find()
+            .filter(salesguard_entities::model::job_run::Column::FinishedAt.is_not_null())
+            .one(&server.app.db.read)
+            .await
+            .expect("runs")
+            .is_none()
+        {
+            assert!(start.elapsed() < Duration::from_secs(20), "no run");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(open_signals(&server).await.is_empty());
+        // Three of the four units are sold in the South.
+        let day = today().to_string();
+        let rows: Vec<Value> = serials[..3]
+            .iter()
+            .map(|s| {
+                json!({"productId": w.product, "serial": s, "quantity": 1, "salePrice": "2100.00",
+                       "regionId": w.south.region, "soldOn": day})
+            })
+            .collect();
+        sell(&w.north.sales, &w.north.agent, Value::Array(rows)).await;
+        let start = Instant::now();
+        let signal = loop {
+            let open = open_signals(&server).await;
+            if let Some(s) = open.into_iter().find(|s| s.kind == "GOODS_DIVERSION") {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the worker did not raise the diversion"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(signal.agent_id, Some(id_of(&w.north.agent)));
+        assert_eq!(signal.severity, "CRITICAL");
+        let run = salesguard_entities::model::job_run::Entity::find_by_id(
+            signal.run_id.unwrap_or_default(),
+        )
+        .one(&server.app.db.read)
+        .await
+        .expect("run")
+        .expect("the run that raised it");
+        assert_eq!(run.trigger, "sellThroughRecord");
+        assert_eq!(run.signals_raised, Some(1));
+        assert!(
+            run.worker.starts_with("salesguard-signals-"),
+            "{}",
+            run.worker
+        );
+        let _ = worker.kill().await;
+    }
+);

@@ -1,0 +1,560 @@
+//! Reads the business data the signals need into polars frames: one
+//! streaming query per table, only the columns used, straight into column
+//! vectors (no per-row objects). Days are `i32` days since 1970-01-01 in
+//! the business time zone.
+use std::collections::HashMap;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use futures::TryStreamExt;
+use polars::prelude::*;
+use sea_orm::{DatabaseConnection, DbBackend};
+use sqlx::Row;
+
+/// Day number of a date (days since 1970-01-01).
+pub fn day_of(d: NaiveDate) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    i32::try_from((d - epoch).num_days()).unwrap_or(i32::MAX)
+}
+
+/// The date of a day number.
+pub fn date_of(day: i32) -> NaiveDate {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    epoch + chrono::Duration::days(i64::from(day))
+}
+
+/// Month number (year × 12 + month − 1) of a day number.
+pub fn month_of_day(day: i32) -> i32 {
+    use chrono::Datelike;
+    let d = date_of(day);
+    d.year() * 12 + d.month0() as i32
+}
+
+/// `YYYY-MM` → month number.
+pub fn month_of_period(p: &str) -> Option<i32> {
+    let (y, m) = p.split_once('-')?;
+    let (y, m): (i32, i32) = (y.parse().ok()?, m.parse().ok()?);
+    (1..=12).contains(&m).then_some(y * 12 + m - 1)
+}
+
+/// A region: its parent and what people call it.
+#[derive(Debug, Clone)]
+pub struct RegionDim {
+    pub parent: Option<i64>,
+    pub label: String,
+    /// Units a year, as researched.
+    pub capacity: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentDim {
+    pub region: i64,
+    pub label: String,
+}
+
+/// Everything the computation reads.
+pub struct Inputs {
+    /// Shipped orders: order_id, agent_id, region_id, salesperson_id,
+    /// total_fen, ship_day, ship_month.
+    pub orders: DataFrame,
+    /// Lines of shipped orders: order_id, product_id, qty, price_fen.
+    pub lines: DataFrame,
+    /// order_id, amount_fen, day.
+    pub payments: DataFrame,
+    /// Open receivables: order_id, agent_id, outstanding_fen, due_day.
+    pub receivables: DataFrame,
+    /// Sell-through: id, agent_id, product_id, serial (nullable), qty,
+    /// price_fen, region_id, day.
+    pub sell: DataFrame,
+    /// Unit sightings: id, serial, region_id, day.
+    pub sightings: DataFrame,
+    /// Shipped serials: serial, owner_agent_id.
+    pub units: DataFrame,
+    /// Forecasts: id, month, region_id, product_id, salesperson_id, qty.
+    pub forecasts: DataFrame,
+    /// Price observations: id, product_id, region_id, tier, price_fen, day.
+    pub prices: DataFrame,
+    /// Price list: product_id, tier, floor_fen.
+    pub floors: DataFrame,
+    pub regions: HashMap<i64, RegionDim>,
+    pub agents: HashMap<i64, AgentDim>,
+    pub people: HashMap<i64, String>,
+    pub products: HashMap<i64, String>,
+    /// Order id → order number, for the orders cited as evidence.
+    pub order_numbers: HashMap<i64, String>,
+}
+
+impl Inputs {
+    /// Rows read, for the run record.
+    pub fn rows(&self) -> usize {
+        [
+            &self.orders,
+            &self.lines,
+            &self.payments,
+            &self.receivables,
+            &self.sell,
+            &self.sightings,
+            &self.units,
+            &self.forecasts,
+            &self.prices,
+            &self.floors,
+        ]
+        .iter()
+        .map(|d| d.height())
+        .sum()
+    }
+
+    /// The region and all its ancestors.
+    pub fn ancestors(&self, region: i64) -> Vec<i64> {
+        let mut out = vec![region];
+        let mut at = region;
+        while let Some(p) = self.regions.get(&at).and_then(|r| r.parent) {
+            if out.contains(&p) {
+                break;
+            }
+            out.push(p);
+            at = p;
+        }
+        out
+    }
+
+    /// Whether a unit of an agent of region `home` found in region `seen`
+    /// is in its own territory: the same region, a sub-area of it, or a
+    /// region above it.
+    pub fn same_territory(&self, home: i64, seen: i64) -> bool {
+        self.ancestors(home).contains(&seen) || self.ancestors(seen).contains(&home)
+    }
+
+    pub fn region_label(&self, id: i64) -> String {
+        self.regions
+            .get(&id)
+            .map(|r| r.label.clone())
+            .unwrap_or_else(|| format!("region {id}"))
+    }
+    pub fn agent_label(&self, id: i64) -> String {
+        self.agents
+            .get(&id)
+            .map(|a| a.label.clone())
+            .unwrap_or_else(|| format!("agent {id}"))
+    }
+    pub fn person_label(&self, id: i64) -> String {
+        self.people
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("user {id}"))
+    }
+    pub fn product_label(&self, id: i64) -> String {
+        self.products
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("product {id}"))
+    }
+}
+
+/// Typed access to a row of either backend.
+trait Cells {
+    fn i64(&self, i: usize) -> anyhow::Result<i64>;
+    fn opt_i64(&self, i: usize) -> anyhow::Result<Option<i64>>;
+    fn text(&self, i: usize) -> anyhow::Result<String>;
+    fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>>;
+    fn date(&self, i: usize) -> anyhow::Result<NaiveDate>;
+    fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>>;
+}
+
+macro_rules! cells {
+    ($row:ty) => {
+        impl Cells for $row {
+            fn i64(&self, i: usize) -> anyhow::Result<i64> {
+                Ok(self.try_get::<i64, _>(i)?)
+            }
+            fn opt_i64(&self, i: usize) -> anyhow::Result<Option<i64>> {
+                Ok(self.try_get::<Option<i64>, _>(i)?)
+            }
+            fn text(&self, i: usize) -> anyhow::Result<String> {
+                Ok(self.try_get::<String, _>(i)?)
+            }
+            fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>> {
+                Ok(self.try_get::<Option<String>, _>(i)?)
+            }
+            fn date(&self, i: usize) -> anyhow::Result<NaiveDate> {
+                Ok(self.try_get::<NaiveDate, _>(i)?)
+            }
+            fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>> {
+                Ok(self.try_get::<DateTime<Utc>, _>(i)?)
+            }
+        }
+    };
+}
+cells!(sqlx::postgres::PgRow);
+cells!(sqlx::sqlite::SqliteRow);
+
+/// Streams the rows of `sql` into `f`.
+async fn each<F>(db: &DatabaseConnection, sql: &str, mut f: F) -> anyhow::Result<()>
+where
+    F: FnMut(&dyn Cells) -> anyhow::Result<()>,
+{
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                f(&r)?;
+            }
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch(pool);
+            while let Some(r) = rows.try_next().await? {
+                f(&r)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn frame(columns: Vec<Column>) -> anyhow::Result<DataFrame> {
+    DataFrame::new_infer_height(columns).map_err(|e| anyhow::anyhow!("building a frame: {e}"))
+}
+
+fn c<T>(name: &str, v: Vec<T>) -> Column
+where
+    Series: NamedFrom<Vec<T>, [T]>,
+{
+    Column::new(name.into(), v)
+}
+
+/// Loads the inputs for a computation as of `as_of` (business day).
+pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
+    let day = |t: DateTime<Utc>| day_of(t.with_timezone(&tz).date_naive());
+
+    let mut regions = HashMap::new();
+    each(
+        db,
+        "SELECT id, parent_id, code, name, market_capacity FROM regions",
+        |r| {
+            regions.insert(
+                r.i64(0)?,
+                RegionDim {
+                    parent: r.opt_i64(1)?,
+                    label: format!("{} {}", r.text(2)?, r.text(3)?),
+                    capacity: r.opt_i64(4)?,
+                },
+            );
+            Ok(())
+        },
+    )
+    .await
+    .context("regions")?;
+    let mut agents = HashMap::new();
+    each(db, "SELECT id, region_id, code, name FROM agents", |r| {
+        agents.insert(
+            r.i64(0)?,
+            AgentDim {
+                region: r.i64(1)?,
+                label: format!("{} {}", r.text(2)?, r.text(3)?),
+            },
+        );
+        Ok(())
+    })
+    .await
+    .context("agents")?;
+    let mut people = HashMap::new();
+    each(db, "SELECT id, display_name FROM users", |r| {
+        people.insert(r.i64(0)?, r.text(1)?);
+        Ok(())
+    })
+    .await
+    .context("users")?;
+    let mut products = HashMap::new();
+    each(db, "SELECT id, sku, name FROM products", |r| {
+        products.insert(r.i64(0)?, format!("{} {}", r.text(1)?, r.text(2)?));
+        Ok(())
+    })
+    .await
+    .context("products")?;
+
+    // Shipped orders.
+    let (mut o_id, mut o_agent, mut o_region, mut o_sp, mut o_total, mut o_day, mut o_month) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at \
+         FROM sales_orders o JOIN shipments s ON s.order_id = o.id",
+        |r| {
+            o_id.push(r.i64(0)?);
+            o_agent.push(r.i64(1)?);
+            o_region.push(r.i64(2)?);
+            o_sp.push(r.i64(3)?);
+            o_total.push(r.i64(4)?);
+            let d = day(r.ts(5)?);
+            o_day.push(d);
+            o_month.push(month_of_day(d));
+            Ok(())
+        },
+    )
+    .await
+    .context("orders")?;
+    let orders = frame(vec![
+        c("order_id", o_id),
+        c("agent_id", o_agent),
+        c("region_id", o_region),
+        c("salesperson_id", o_sp),
+        c("total_fen", o_total),
+        c("ship_day", o_day),
+        c("ship_month", o_month),
+    ])?;
+
+    let (mut l_order, mut l_product, mut l_qty, mut l_price) = (vec![], vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
+         FROM order_lines l JOIN shipments s ON s.order_id = l.order_id",
+        |r| {
+            l_order.push(r.i64(0)?);
+            l_product.push(r.i64(1)?);
+            l_qty.push(r.i64(2)?);
+            l_price.push(r.i64(3)?);
+            Ok(())
+        },
+    )
+    .await
+    .context("order lines")?;
+    let lines = frame(vec![
+        c("order_id", l_order),
+        c("product_id", l_product),
+        c("qty", l_qty),
+        c("price_fen", l_price),
+    ])?;
+
+    let (mut p_order, mut p_amount, mut p_day) = (vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT order_id, amount_fen, received_on FROM payments",
+        |r| {
+            p_order.push(r.i64(0)?);
+            p_amount.push(r.i64(1)?);
+            p_day.push(day_of(r.date(2)?));
+            Ok(())
+        },
+    )
+    .await
+    .context("payments")?;
+    let payments = frame(vec![
+        c("order_id", p_order),
+        c("amount_fen", p_amount),
+        c("day", p_day),
+    ])?;
+
+    let (mut r_order, mut r_agent, mut r_out, mut r_due) = (vec![], vec![], vec![], vec![]);
+    let mut order_numbers = HashMap::new();
+    each(
+        db,
+        "SELECT r.order_id, r.agent_id, r.outstanding_fen, r.due_on, o.number \
+         FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
+         WHERE r.outstanding_fen > 0",
+        |r| {
+            let order = r.i64(0)?;
+            r_order.push(order);
+            r_agent.push(r.i64(1)?);
+            r_out.push(r.i64(2)?);
+            r_due.push(day_of(r.date(3)?));
+            order_numbers.insert(order, r.text(4)?);
+            Ok(())
+        },
+    )
+    .await
+    .context("receivables")?;
+    let receivables = frame(vec![
+        c("order_id", r_order),
+        c("agent_id", r_agent),
+        c("outstanding_fen", r_out),
+        c("due_day", r_due),
+    ])?;
+
+    let mut s = (
+        vec![],
+        vec![],
+        vec![],
+        Vec::<Option<String>>::new(),
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    each(
+        db,
+        "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
+         FROM sell_through",
+        |r| {
+            s.0.push(r.i64(0)?);
+            s.1.push(r.i64(1)?);
+            s.2.push(r.i64(2)?);
+            s.3.push(r.opt_text(3)?);
+            s.4.push(r.i64(4)?);
+            s.5.push(r.i64(5)?);
+            s.6.push(r.i64(6)?);
+            s.7.push(day_of(r.date(7)?));
+            Ok(())
+        },
+    )
+    .await
+    .context("sell-through")?;
+    let sell = frame(vec![
+        c("id", s.0),
+        c("agent_id", s.1),
+        c("product_id", s.2),
+        c("serial", s.3),
+        c("qty", s.4),
+        c("price_fen", s.5),
+        c("region_id", s.6),
+        c("day", s.7),
+    ])?;
+
+    let (mut g_id, mut g_serial, mut g_region, mut g_day) = (vec![], vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT id, serial, region_id, seen_on FROM unit_sightings",
+        |r| {
+            g_id.push(r.i64(0)?);
+            g_serial.push(r.text(1)?);
+            g_region.push(r.i64(2)?);
+            g_day.push(day_of(r.date(3)?));
+            Ok(())
+        },
+    )
+    .await
+    .context("unit sightings")?;
+    let sightings = frame(vec![
+        c("id", g_id),
+        c("serial", g_serial),
+        c("region_id", g_region),
+        c("day", g_day),
+    ])?;
+
+    let (mut u_serial, mut u_agent) = (vec![], vec![]);
+    each(db, "SELECT serial, agent_id FROM serial_units", |r| {
+        u_serial.push(r.text(0)?);
+        u_agent.push(r.i64(1)?);
+        Ok(())
+    })
+    .await
+    .context("serial units")?;
+    let units = frame(vec![c("serial", u_serial), c("owner_agent_id", u_agent)])?;
+
+    let mut f = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT id, period, region_id, product_id, salesperson_id, quantity FROM forecasts",
+        |r| {
+            let Some(month) = month_of_period(&r.text(1)?) else {
+                return Ok(());
+            };
+            f.0.push(r.i64(0)?);
+            f.1.push(month);
+            f.2.push(r.i64(2)?);
+            f.3.push(r.i64(3)?);
+            f.4.push(r.i64(4)?);
+            f.5.push(r.i64(5)?);
+            Ok(())
+        },
+    )
+    .await
+    .context("forecasts")?;
+    let forecasts = frame(vec![
+        c("id", f.0),
+        c("month", f.1),
+        c("region_id", f.2),
+        c("product_id", f.3),
+        c("salesperson_id", f.4),
+        c("qty", f.5),
+    ])?;
+
+    let mut p = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations",
+        |r| {
+            p.0.push(r.i64(0)?);
+            p.1.push(r.i64(1)?);
+            p.2.push(r.i64(2)?);
+            p.3.push(r.text(3)?);
+            p.4.push(r.i64(4)?);
+            p.5.push(day_of(r.date(5)?));
+            Ok(())
+        },
+    )
+    .await
+    .context("price observations")?;
+    let prices = frame(vec![
+        c("id", p.0),
+        c("product_id", p.1),
+        c("region_id", p.2),
+        c("tier", p.3),
+        c("price_fen", p.4),
+        c("day", p.5),
+    ])?;
+
+    let (mut fl_product, mut fl_tier, mut fl_floor) = (vec![], vec![], vec![]);
+    each(
+        db,
+        "SELECT product_id, tier, floor_fen FROM price_list",
+        |r| {
+            fl_product.push(r.i64(0)?);
+            fl_tier.push(r.text(1)?);
+            fl_floor.push(r.i64(2)?);
+            Ok(())
+        },
+    )
+    .await
+    .context("price list")?;
+    let floors = frame(vec![
+        c("product_id", fl_product),
+        c("tier", fl_tier),
+        c("floor_fen", fl_floor),
+    ])?;
+    let _ = as_of;
+
+    Ok(Inputs {
+        orders,
+        lines,
+        payments,
+        receivables,
+        sell,
+        sightings,
+        units,
+        forecasts,
+        prices,
+        floors,
+        regions,
+        agents,
+        people,
+        products,
+        order_numbers,
+    })
+}
+
+/// Order numbers of the given orders (evidence), in one query.
+pub async fn order_numbers(
+    db: &DatabaseConnection,
+    ids: &[i64],
+) -> anyhow::Result<HashMap<i64, String>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        each(
+            db,
+            &format!("SELECT id, number FROM sales_orders WHERE id IN ({list})"),
+            |r| {
+                out.insert(r.i64(0)?, r.text(1)?);
+                Ok(())
+            },
+        )
+        .await?;
+    }
+    Ok(out)
+}
