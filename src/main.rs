@@ -49,6 +49,9 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Load a synthetic year of business with planted anomalies (every
+    /// risk signal fires); `--bulk` for benchmark-sized data sets.
+    Demo(salesguard::demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -201,6 +204,10 @@ async fn main() -> anyhow::Result<()> {
                     std::process::exit(1);
                 }
             }
+        }
+        Command::Demo(args) => {
+            let app = AppState::from_settings(settings).await?;
+            salesguard::demo::run(app, args).await
         }
         Command::Schema => Ok(()),
     }

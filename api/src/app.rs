@@ -16,6 +16,8 @@ pub struct Inner {
     pub settings: Settings,
     pub tz: Tz,
     pub hub: Hub,
+    /// New risk signals for the `riskSignalRaised` subscriptions.
+    pub risk_feed: crate::risk_feed::RiskFeed,
     pub regions: crate::cache::RegionCache,
     pub actors: crate::cache::ActorCache,
     pub logins: crate::cache::LoginThrottle,
@@ -36,6 +38,7 @@ impl AppState {
             settings,
             tz,
             hub: Hub::new(),
+            risk_feed: Default::default(),
             regions: Default::default(),
             actors: Default::default(),
             logins: Default::default(),

@@ -49,6 +49,10 @@ pub struct Settings {
     /// When the risk signals are recomputed besides after changes: cron
     /// expressions, seconds first, in the business time zone.
     pub signals_cron: Vec<String>,
+    /// How often a worker proves it is alive, in seconds; the jobs of a
+    /// worker silent for 3 intervals (killed, crashed) are run again by
+    /// another (or the restarted) worker.
+    pub worker_heartbeat_secs: u64,
     /// Thresholds of the risk signals (docs/signals.md), `[signals]` in the
     /// file or `SALESGUARD_SIGNALS__<NAME>`.
     pub signals: SignalSettings,
@@ -187,6 +191,7 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "worker_in_serve",
     "signals_cron",
+    "worker_heartbeat_secs",
     "signals",
 ];
 
@@ -204,6 +209,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             worker_in_serve: true,
             signals_cron: vec!["0 */15 * * * *".into(), "0 0 7 * * *".into()],
+            worker_heartbeat_secs: 10,
             signals: SignalSettings::default(),
         }
     }
@@ -282,6 +288,9 @@ impl Settings {
             bail!("token_ttl_minutes must be positive");
         }
         self.signals.validate()?;
+        if self.worker_heartbeat_secs == 0 {
+            bail!("worker_heartbeat_secs must be at least 1");
+        }
         if self.db_max_connections == 0 {
             bail!("db_max_connections must be at least 1");
         }

@@ -154,8 +154,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(app))
+    // Pushes the risk signals the worker raises to the subscriptions of
+    // this process, for as long as it serves.
+    let feed = crate::risk_feed::spawn(app.clone());
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    feed.abort();
+    served?;
     Ok(())
 }

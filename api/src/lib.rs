@@ -13,6 +13,8 @@ pub mod idempotency;
 pub mod notify;
 pub mod numbering;
 pub mod outbox;
+pub mod risk;
+pub mod risk_feed;
 pub mod services;
 
 pub use app::AppState;

@@ -82,6 +82,7 @@ mod chain;
 mod concurrency;
 mod inputs;
 mod refusals;
+mod risk_api;
 mod schema;
 mod signals;
 mod worker;

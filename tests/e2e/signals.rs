@@ -407,19 +407,17 @@ e2e!(
         let s = find(&all, "RECEIVABLES_GROWTH", "DSRI", "REGION", &south.region);
         assert_eq!(s.severity, "WARNING");
 
+        let me = north
+            .sales
+            .data("{viewer{id}}", json!({}))
+            .await
+            .expect("viewer");
         let s = find(
             &all,
             "FORECAST_DEVIATION",
             "CHRONIC_OVER_FORECAST",
             "SALESPERSON",
-            &north
-                .sales
-                .data("{viewer{id}}", json!({}))
-                .await
-                .expect("viewer")["viewer"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            me["viewer"]["id"].as_str().unwrap_or_default(),
         );
         assert_eq!((s.severity.as_str(), s.value), ("CRITICAL", -6.0));
         assert_eq!(s.product_id, Some(id_of(&w.part)));
@@ -559,11 +557,17 @@ e2e!(
     }
 );
 
-/// `salesguard worker` on the server's database; killed when dropped.
-fn spawn_worker(server: &Server) -> tokio::process::Child {
+/// `salesguard worker` on the server's database, heartbeating every
+/// `heartbeat_secs` (a dead worker's jobs are taken over after 3); killed
+/// when dropped.
+fn spawn_worker(server: &Server, heartbeat_secs: u64) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
         .arg("worker")
         .env("SALESGUARD_DATABASE_URL", &server.database_url)
+        .env(
+            "SALESGUARD_WORKER_HEARTBEAT_SECS",
+            heartbeat_secs.to_string(),
+        )
         .env("RUST_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .stdout(std::process::Stdio::null())
@@ -578,7 +582,7 @@ e2e!(
     |server: Server, w: World| async move {
         let serials: Vec<String> = (1..=4).map(|i| format!("W-{i}")).collect();
         ship(&w, &w.north, &w.product, 4, "2000.00", 3, true, &serials).await;
-        let mut worker = spawn_worker(&server);
+        let mut worker = spawn_worker(&server, 10);
         // The worker catches up with the shipment: nothing to signal.
         let start = Instant::now();
         while salesguard_entities::model::job_run::Entity::find()
@@ -631,5 +635,185 @@ e2e!(
             run.worker
         );
         let _ = worker.kill().await;
+    }
+);
+
+/// Holds the business database's write side: SQLite's write lock
+/// (`BEGIN IMMEDIATE` on a connection of its own), or on PostgreSQL the
+/// advisory lock the signal writer takes.
+enum Hold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+async fn hold_writes(server: &Server) -> Hold {
+    use sqlx::Connection;
+    if server.database_url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&server.database_url)
+            .await
+            .expect("sqlite");
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .expect("write lock");
+        Hold::Sqlite(c)
+    } else {
+        let mut c = sqlx::PgConnection::connect(&server.database_url)
+            .await
+            .expect("pg");
+        sqlx::raw_sql("SELECT pg_advisory_lock(72611291)")
+            .execute(&mut c)
+            .await
+            .expect("advisory lock");
+        Hold::Postgres(c)
+    }
+}
+
+/// Whether a job is in the middle of its run, waiting on the held lock.
+async fn job_waiting(server: &Server, hold: &mut Hold) -> bool {
+    match hold {
+        Hold::Postgres(c) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            )
+            .fetch_one(&mut *c)
+            .await
+            .expect("pg_locks");
+            n > 0
+        }
+        Hold::Sqlite(_) => {
+            use sqlx::Connection;
+            let path =
+                salesguard_worker::sqlite_queue_path(&server.database_url).expect("queue file");
+            let Ok(mut q) = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await
+            else {
+                return false;
+            };
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE status = 'Running'")
+                .fetch_one(&mut q)
+                .await
+                .unwrap_or(0);
+            // Loading and computing this little data takes milliseconds;
+            // give it a moment to reach the write.
+            if n > 0 {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+            }
+            n > 0
+        }
+    }
+}
+
+async fn release(hold: Hold) {
+    match hold {
+        Hold::Sqlite(mut c) => {
+            sqlx::raw_sql("ROLLBACK")
+                .execute(&mut c)
+                .await
+                .expect("rollback");
+        }
+        Hold::Postgres(mut c) => {
+            sqlx::raw_sql("SELECT pg_advisory_unlock(72611291)")
+                .execute(&mut c)
+                .await
+                .expect("unlock");
+        }
+    }
+}
+
+e2e!(
+    a_worker_killed_mid_job_leaves_nothing_and_the_job_completes_after_restart,
+    |server: Server, w: World| async move {
+        use salesguard_entities::model::{job_run, outbox};
+        let serials: Vec<String> = (1..=4).map(|i| format!("K-{i}")).collect();
+        ship(&w, &w.north, &w.product, 4, "2000.00", 3, true, &serials).await;
+        let day = today().to_string();
+        let rows: Vec<Value> = serials[..3]
+            .iter()
+            .map(|s| {
+                json!({"productId": w.product, "serial": s, "quantity": 1, "salePrice": "2100.00",
+                       "regionId": w.south.region, "soldOn": day})
+            })
+            .collect();
+        sell(&w.north.sales, &w.north.agent, Value::Array(rows)).await;
+
+        // The worker takes the jobs and reaches the write of the first,
+        // which waits on the held lock: it is killed there.
+        let mut hold = hold_writes(&server).await;
+        let mut victim = spawn_worker(&server, 1);
+        let start = Instant::now();
+        while !job_waiting(&server, &mut hold).await {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no job reached its write"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        victim.kill().await.expect("kill -9");
+        release(hold).await;
+        // Nothing of the run is there: no signal, no finished run.
+        assert!(open_signals(&server).await.is_empty());
+        let runs = job_run::Entity::find()
+            .all(&server.app.db.read)
+            .await
+            .expect("runs");
+        assert!(runs.is_empty(), "{runs:?}");
+
+        // A new worker takes the dead one's jobs over and completes them.
+        let mut rescuer = spawn_worker(&server, 1);
+        let start = Instant::now();
+        let signal = loop {
+            if let Some(s) = open_signals(&server)
+                .await
+                .into_iter()
+                .find(|s| s.kind == "GOODS_DIVERSION")
+            {
+                break s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the job was not completed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(signal.agent_id, Some(id_of(&w.north.agent)));
+        // Every change's job ends with exactly one finished run.
+        let keys: Vec<String> = outbox::Entity::find()
+            .all(&server.app.db.read)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .map(|o| o.dedup_key)
+            .collect();
+        let start = Instant::now();
+        loop {
+            let runs = job_run::Entity::find()
+                .filter(job_run::Column::FinishedAt.is_not_null())
+                .all(&server.app.db.read)
+                .await
+                .expect("runs");
+            let done = keys
+                .iter()
+                .all(|k| runs.iter().filter(|r| &r.dedup_key == k).count() == 1);
+            if done {
+                assert!(runs.iter().all(|r| r.error.is_none()), "{runs:?}");
+                assert_eq!(runs.len(), keys.len(), "{runs:?}");
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{runs:?} for {keys:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // One signal, raised once.
+        assert_eq!(
+            risk_signal::Entity::find()
+                .all(&server.app.db.read)
+                .await
+                .expect("signals")
+                .len(),
+            1
+        );
+        let _ = rescuer.kill().await;
     }
 );

@@ -99,19 +99,24 @@ pub fn sqlite_queue_path(database_url: &str) -> Option<String> {
     Some(format!("{path}.jobs.db"))
 }
 
-fn pg_config() -> apalis_postgres::Config {
+/// Heartbeats a worker may miss before its jobs are run again.
+const MISSED_HEARTBEATS: usize = 3;
+
+fn pg_config(heartbeat: Duration) -> apalis_postgres::Config {
     apalis_postgres::Config::default()
         .queue(RecomputeSignals::QUEUE)
         .batch_size(4)
-        .heartbeat_interval(Duration::from_secs(10))
-        // A crashed worker's jobs go back to the queue after 30 s.
-        .missed_heartbeats(3)
+        .heartbeat_interval(heartbeat)
+        // A crashed worker's jobs go back to the queue after 3 heartbeats.
+        .missed_heartbeats(MISSED_HEARTBEATS)
 }
 
-fn sqlite_config() -> apalis_sqlite::Config {
+fn sqlite_config(heartbeat: Duration) -> apalis_sqlite::Config {
     apalis_sqlite::Config::default()
         .queue(RecomputeSignals::QUEUE)
         .batch_size(4)
+        .heartbeat_interval(heartbeat)
+        .missed_heartbeats(MISSED_HEARTBEATS)
 }
 
 impl Queue {
@@ -571,6 +576,7 @@ where
     let schedules = schedules(&app.settings.signals_cron)?;
     let queue = Queue::connect(&app).await?;
     let tz = app.tz;
+    let heartbeat = Duration::from_secs(app.settings.worker_heartbeat_secs);
     let backoff = ExponentialBackoffMaker::new(
         Duration::from_millis(500),
         Duration::from_secs(30),
@@ -585,7 +591,8 @@ where
     tracing::info!(worker = %name, queue = RecomputeSignals::QUEUE, "job worker starting");
     match &queue {
         Queue::Postgres(pool) => {
-            let storage = PostgresStorage::<RecomputeSignals>::new(pool).with_config(pg_config());
+            let storage =
+                PostgresStorage::<RecomputeSignals>::new(pool).with_config(pg_config(heartbeat));
             let app = app.clone();
             monitor = monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())
@@ -602,7 +609,8 @@ where
             });
         }
         Queue::Sqlite(pool) => {
-            let storage = SqliteStorage::<RecomputeSignals>::new(pool).with_config(sqlite_config());
+            let storage =
+                SqliteStorage::<RecomputeSignals>::new(pool).with_config(sqlite_config(heartbeat));
             let app = app.clone();
             monitor = monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())

@@ -135,6 +135,27 @@ impl Loader<i64> for OrderHistory {
     }
 }
 
+/// The history of risk signals (raised, changes of severity, cleared).
+pub struct SignalHistory(DatabaseConnection);
+
+impl Loader<i64> for SignalHistory {
+    type Value = Vec<risk_signal_change::Model>;
+    type Error = Arc<DbErr>;
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let rows = risk_signal_change::Entity::find()
+            .filter(risk_signal_change::Column::SignalId.is_in(keys.iter().copied()))
+            .order_by_asc(risk_signal_change::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(Arc::new)?;
+        let mut out: HashMap<i64, Vec<_>> = HashMap::new();
+        for m in rows {
+            out.entry(m.signal_id).or_default().push(m);
+        }
+        Ok(out)
+    }
+}
+
 fn loader<T: Loader<i64>>(l: T) -> DataLoader<T> {
     DataLoader::new(l, tokio::spawn)
 }
@@ -148,7 +169,15 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection) {
     macro_rules! by_order {
         ($($m:ident),*) => { $(data.insert(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData)));)* };
     }
-    by_id!(agent, region, user, product, warehouse, sales_order);
+    by_id!(
+        agent,
+        region,
+        user,
+        product,
+        warehouse,
+        sales_order,
+        invoice
+    );
     by_order!(
         contract,
         payment,
@@ -162,6 +191,7 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection) {
         serial_unit
     );
     data.insert(loader(OrderHistory(db.clone())));
+    data.insert(loader(SignalHistory(db.clone())));
 }
 
 pub fn attach(mut req: Request, db: &DatabaseConnection) -> Request {
@@ -201,6 +231,19 @@ pub async fn history(ctx: &Context<'_>, order_id: i64) -> Result<Vec<audit_log::
         .data::<DataLoader<OrderHistory>>()
         .map_err(|_| AppError::Internal(anyhow::anyhow!("loader missing")))?;
     Ok(l.load_one(order_id)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("load failed: {e}")))?
+        .unwrap_or_default())
+}
+
+pub async fn signal_history(
+    ctx: &Context<'_>,
+    signal_id: i64,
+) -> Result<Vec<risk_signal_change::Model>, AppError> {
+    let l = ctx
+        .data::<DataLoader<SignalHistory>>()
+        .map_err(|_| AppError::Internal(anyhow::anyhow!("loader missing")))?;
+    Ok(l.load_one(signal_id)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("load failed: {e}")))?
         .unwrap_or_default())

@@ -3,6 +3,7 @@ pub mod ids;
 pub mod loaders;
 pub mod mutation;
 pub mod query;
+pub mod risk;
 pub mod subscription;
 pub mod types;
 

@@ -10,10 +10,12 @@ use sea_orm::{
 use salesguard_entities::model::*;
 
 use super::ids;
+use super::risk::{RiskOverview, RiskSignalFilter, RiskSignalOrder};
 use super::types::*;
 use crate::app::AppState;
 use crate::auth::Actor;
 use crate::error::AppError;
+use crate::risk::RiskPeriodUnit;
 
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
@@ -121,14 +123,14 @@ pub struct SalesOrderOrder {
     pub direction: SortDirection,
 }
 
-fn region_scope<C: ColumnTrait>(actor: &Actor, col: C) -> Condition {
+pub(crate) fn region_scope<C: ColumnTrait>(actor: &Actor, col: C) -> Condition {
     match actor.region_filter() {
         None => Condition::all(),
         Some(ids) => Condition::all().add(col.is_in(ids)),
     }
 }
 
-fn opt_id(kind: &str, id: &Option<ID>, field: &str) -> Result<Option<i64>, AppError> {
+pub(crate) fn opt_id(kind: &str, id: &Option<ID>, field: &str) -> Result<Option<i64>, AppError> {
     match id {
         None => Ok(None),
         Some(i) => ids::decode(kind, i, field)
@@ -223,6 +225,7 @@ impl QueryRoot {
                 .one(db)
                 .await?
                 .map(|x| Node::Warehouse(Warehouse(x))),
+            "RiskSignal" => super::risk::node(ctx, n).await?.map(Node::RiskSignal),
             "User" => user::Entity::find_by_id(n)
                 .one(db)
                 .await?
@@ -532,6 +535,40 @@ impl QueryRoot {
             .await?
             .filter(|s| a.sees_region(s.region_id))
             .map(SerialUnit))
+    }
+
+    /// Risk signals (docs/signals.md) of the reader's regions and their
+    /// sub-areas; company-wide signals only for company-wide readers.
+    /// Newest first unless `orderBy` says otherwise.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
+    async fn risk_signals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+        filter: Option<RiskSignalFilter>,
+        order_by: Option<RiskSignalOrder>,
+    ) -> Result<RiskSignalConnection, AppError> {
+        super::risk::risk_signals(ctx, first, after, filter, order_by).await
+    }
+
+    /// The risk dashboard: open signals by kind and severity, the worst open
+    /// signals and the trend over the last `periods` periods, for everything
+    /// the reader sees or only the asked region (with its sub-areas) or
+    /// agent; per region and per agent. NOT_FOUND for a region or agent the
+    /// reader does not see.
+    async fn risk_overview(
+        &self,
+        ctx: &Context<'_>,
+        region_id: Option<ID>,
+        agent_id: Option<ID>,
+        #[graphql(default = 8, validator(minimum = 1, maximum = 53))] periods: i32,
+        #[graphql(default)] period_unit: RiskPeriodUnit,
+    ) -> Result<RiskOverview, AppError> {
+        let periods = u32::try_from(periods)
+            .map_err(|_| AppError::BadInput("periods must be between 1 and 53".into()))?;
+        super::risk::risk_overview(ctx, region_id, agent_id, periods, period_unit).await
     }
 
     /// The price list (list and floor price per product and channel tier).

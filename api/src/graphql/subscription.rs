@@ -6,8 +6,10 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::StreamExt;
 
 use super::query::{actor, app};
+use super::risk::RiskSignalEvent;
 use super::types::Notification;
 use crate::error::AppError;
+use crate::risk::{self, RiskSeverity};
 
 pub struct SubscriptionRoot;
 
@@ -22,6 +24,28 @@ impl SubscriptionRoot {
         let rx = app(ctx)?.hub.subscribe();
         Ok(BroadcastStream::new(rx).filter_map(move |n| match n {
             Ok(n) if n.user_id == uid => Some(Notification(n)),
+            _ => None,
+        }))
+    }
+
+    /// Risk signals raised, or escalated, to `minSeverity` or higher in the
+    /// subscriber's regions (company-wide signals for company-wide readers),
+    /// within about a second of the worker recording them.
+    async fn risk_signal_raised(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "RiskSeverity::Warning")] min_severity: RiskSeverity,
+    ) -> Result<impl Stream<Item = RiskSignalEvent>, AppError> {
+        let reader = actor(ctx)?.clone();
+        let rx = app(ctx)?.risk_feed.subscribe();
+        Ok(BroadcastStream::new(rx).filter_map(move |e| match e {
+            Ok(e)
+                if risk::visible(&reader, e.signal.region_id)
+                    && RiskSeverity::parse(&e.change.severity)
+                        .is_some_and(|s| s >= min_severity) =>
+            {
+                Some(RiskSignalEvent(e))
+            }
             _ => None,
         }))
     }

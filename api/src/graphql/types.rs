@@ -11,6 +11,7 @@ use salesguard_entities::rules::{Fen, OrderStatus, Position};
 
 use super::ids::encode;
 use super::loaders;
+use super::risk::RiskSignal;
 use crate::error::AppError;
 use crate::services::admin::WarehouseKind;
 
@@ -88,6 +89,7 @@ connection!(AgentConnection, AgentEdge, Agent);
 connection!(ProductConnection, ProductEdge, Product);
 connection!(NotificationConnection, NotificationEdge, Notification);
 connection!(UserConnection, UserEdge, User);
+connection!(RiskSignalConnection, RiskSignalEdge, RiskSignal);
 
 // ------------------------------------------------------------ node
 
@@ -105,6 +107,7 @@ pub enum Node {
     Product(Product),
     Warehouse(Warehouse),
     User(User),
+    RiskSignal(RiskSignal),
 }
 
 fn missing(what: &str, id: i64) -> AppError {

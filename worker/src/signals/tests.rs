@@ -37,6 +37,7 @@ fn cs(name: &str, v: Vec<&str>) -> Column {
 /// Regions: 1 North, 2 North-east (sub-area of 1), 3 South.
 /// Agents: 11 in 2, 12 in 3.
 #[derive(Default)]
+#[allow(clippy::type_complexity)]
 struct B {
     /// order id, agent, region, salesperson, total fen, ship day
     orders: Vec<(i64, i64, i64, i64, i64, i32)>,

@@ -1,0 +1,420 @@
+//! A full recompute of the risk signals over a database (typically the demo
+//! data set at benchmark size, `salesguard demo --bulk --size N`), timed and
+//! with the process's peak memory; on PostgreSQL also the same signals
+//! computed as SQL on the same data, for comparison, with a check that both
+//! give the same signals.
+//!
+//! ```text
+//! cargo bench --bench signals -- --database-url URL [--as-of YYYY-MM-DD] [--repeat N] [--no-sql]
+//! ```
+//!
+//! Prints one line per phase and a final `RESULT` line:
+//! `RESULT orders=… lines=… serial_events=… load_s=… compute_s=… total_s=… peak_rss_mib=… signals=… sql_s=… speedup=… same=…`.
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use salesguard_api::config::{Settings, SignalSettings};
+use salesguard_api::db::Db;
+use salesguard_worker::signals::{self, Signal};
+
+struct Args {
+    url: String,
+    as_of: Option<NaiveDate>,
+    repeat: usize,
+    sql: bool,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        url: String::new(),
+        as_of: None,
+        repeat: 1,
+        sql: true,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--database-url" => a.url = it.next().context("--database-url URL")?,
+            "--as-of" => a.as_of = Some(it.next().context("--as-of DATE")?.parse()?),
+            "--repeat" => a.repeat = it.next().context("--repeat N")?.parse()?,
+            "--no-sql" => a.sql = false,
+            "--bench" => {}
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if a.url.is_empty() {
+        bail!("usage: --database-url URL [--as-of DATE] [--repeat N] [--no-sql]");
+    }
+    Ok(a)
+}
+
+/// Peak resident set size of this process, MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn scalar(db: &Db, sql: &str) -> anyhow::Result<i64> {
+    let row = db
+        .read
+        .query_one_raw(Statement::from_string(db.backend(), sql))
+        .await?
+        .context("no row")?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// A signal's identity and value, as both paths report it.
+type Key = (String, String, String, Option<i64>, Option<i64>, String);
+
+fn key_of(s: &Signal) -> Key {
+    (
+        s.kind.as_str().to_owned(),
+        s.rule.to_owned(),
+        s.subject_type.as_str().to_owned(),
+        s.subject_id,
+        s.product_id,
+        s.detail.clone().unwrap_or_default(),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let settings = Settings::default();
+    let tz = settings.tz()?;
+    let th = settings.signals.clone();
+    let db = Db::connect(&a.url, 4).await?;
+    let as_of = a
+        .as_of
+        .unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
+    let orders = scalar(&db, "SELECT COUNT(*) FROM sales_orders").await?;
+    let lines = scalar(&db, "SELECT COUNT(*) FROM order_lines").await?;
+    let serial_events = scalar(
+        &db,
+        "SELECT (SELECT COUNT(*) FROM serial_units) + (SELECT COUNT(*) FROM sell_through WHERE serial IS NOT NULL) + (SELECT COUNT(*) FROM unit_sightings)",
+    )
+    .await?;
+    println!(
+        "data: {orders} orders, {lines} order lines, {serial_events} serial events; as of {as_of}"
+    );
+
+    let mut best: Option<(f64, f64, f64)> = None;
+    let mut computed = vec![];
+    for i in 0..a.repeat {
+        let t0 = Instant::now();
+        let inputs = signals::load(&db.read, tz, as_of).await?;
+        let load_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let rows = inputs.rows();
+        let th2 = th.clone();
+        computed =
+            tokio::task::spawn_blocking(move || signals::compute(&inputs, as_of, &th2)).await??;
+        let compute_s = t1.elapsed().as_secs_f64();
+        let total = t0.elapsed().as_secs_f64();
+        println!(
+            "polars run {}: load {load_s:.2} s ({rows} rows), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
+            i + 1,
+            computed.len(),
+            peak_rss_mib()
+        );
+        if best.is_none_or(|b| total < b.2) {
+            best = Some((load_s, compute_s, total));
+        }
+    }
+    let (load_s, compute_s, total_s) = best.unwrap_or_default();
+    let peak = peak_rss_mib();
+    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &computed {
+        *by_kind.entry(s.kind.as_str()).or_default() += 1;
+    }
+    println!("signals by kind: {by_kind:?}");
+
+    let mut sql_part = String::from("sql_s=- speedup=- same=-");
+    if a.sql && db.backend() == DbBackend::Postgres {
+        let t = Instant::now();
+        let sql = sql_signals(&db, as_of, &th, &settings.timezone).await?;
+        let sql_s = t.elapsed().as_secs_f64();
+        let polars: BTreeMap<Key, f64> = computed.iter().map(|s| (key_of(s), s.value)).collect();
+        let mut missing = 0;
+        let mut differ = 0;
+        for (k, v) in &sql {
+            match polars.get(k) {
+                None => {
+                    missing += 1;
+                    if missing <= 5 {
+                        println!("only in SQL: {k:?} = {v}");
+                    }
+                }
+                Some(p)
+                    if (p - v).abs() > 1e-6 * v.abs().max(1.0)
+                        && !(p.is_infinite() || *p >= 999.0) =>
+                {
+                    differ += 1;
+                    if differ <= 5 {
+                        println!("differs: {k:?}: polars {p}, SQL {v}");
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        let extra: Vec<&Key> = polars.keys().filter(|k| !sql.contains_key(*k)).collect();
+        for k in extra.iter().take(5) {
+            println!("only in polars: {k:?}");
+        }
+        let same = missing == 0 && differ == 0 && extra.is_empty();
+        println!(
+            "SQL on PostgreSQL: {sql_s:.2} s, {} signals; same as polars: {same} ({missing} only in SQL, {} only in polars, {differ} differ)",
+            sql.len(),
+            extra.len()
+        );
+        sql_part = format!(
+            "sql_s={sql_s:.2} speedup={:.1} same={same}",
+            sql_s / total_s
+        );
+    }
+    println!(
+        "RESULT orders={orders} lines={lines} serial_events={serial_events} load_s={load_s:.2} compute_s={compute_s:.2} total_s={total_s:.2} peak_rss_mib={peak:.0} signals={} {sql_part}",
+        computed.len()
+    );
+    Ok(())
+}
+
+/// The signals of docs/signals.md as SQL on PostgreSQL (business days in
+/// `tz`; sub-areas one level deep, as the API creates them): identity and
+/// value of every signal that holds.
+async fn sql_signals(
+    db: &Db,
+    as_of: NaiveDate,
+    th: &SignalSettings,
+    tz: &str,
+) -> anyhow::Result<BTreeMap<Key, f64>> {
+    let d = format!("DATE '{as_of}'");
+    let w = th.ar_window_days;
+    let common = format!(
+        "so AS (SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen,
+                       (s.shipped_at AT TIME ZONE '{tz}')::date AS day
+                FROM sales_orders o JOIN shipments s ON s.order_id = o.id),
+         lo AS (SELECT so.*, l.product_id, l.quantity AS qty, l.unit_price_fen AS price
+                FROM order_lines l JOIN so ON so.id = l.order_id),
+         anc AS (SELECT id AS region_id, id AS ancestor FROM regions
+                 UNION ALL SELECT id, parent_id FROM regions WHERE parent_id IS NOT NULL),
+         terr AS (SELECT region_id AS home, ancestor AS seen FROM anc
+                  UNION SELECT ancestor, region_id FROM anc)"
+    );
+    let mut out: BTreeMap<Key, f64> = BTreeMap::new();
+    let mut put = |row: &sea_orm::QueryResult| -> anyhow::Result<()> {
+        let k: Key = (
+            row.try_get_by_index::<String>(0)?,
+            row.try_get_by_index::<String>(1)?,
+            row.try_get_by_index::<String>(2)?,
+            row.try_get_by_index::<Option<i64>>(3)?,
+            row.try_get_by_index::<Option<i64>>(4)?,
+            row.try_get_by_index::<Option<String>>(5)?
+                .unwrap_or_default(),
+        );
+        out.insert(k, row.try_get_by_index::<f64>(6)?);
+        Ok(())
+    };
+    let m_end = {
+        use chrono::Datelike;
+        as_of.year() * 12 + as_of.month0() as i32 - 1
+    };
+    let m_start = m_end - th.forecast_window_months as i32 + 1;
+    let period = |m: i32| format!("{:04}-{:02}", m.div_euclid(12), m.rem_euclid(12) + 1);
+    let (p_start, p_end) = (period(m_start), period(m_end));
+    let pw = th.price_window_days;
+    let dw = th.diversion_window_days;
+    let queries = [
+        // Receivables growth: agent, region (with sub-areas), company.
+        format!(
+            "WITH {common},
+             pd AS (SELECT order_id, SUM(amount_fen) p FROM payments WHERE received_on <= {d} GROUP BY 1),
+             pp AS (SELECT order_id, SUM(amount_fen) p FROM payments WHERE received_on <= {d} - {w} GROUP BY 1),
+             ag AS (SELECT so.agent_id,
+                  SUM(CASE WHEN so.day <= {d} THEN GREATEST(0, so.total_fen - COALESCE(pd.p, 0)) ELSE 0 END)::float8 ar,
+                  SUM(CASE WHEN so.day <= {d} - {w} THEN GREATEST(0, so.total_fen - COALESCE(pp.p, 0)) ELSE 0 END)::float8 ar_prev,
+                  SUM(CASE WHEN so.day > {d} - {w} AND so.day <= {d} THEN so.total_fen ELSE 0 END)::float8 sales,
+                  SUM(CASE WHEN so.day > {d} - 2 * {w} AND so.day <= {d} - {w} THEN so.total_fen ELSE 0 END)::float8 sales_prev
+                FROM so LEFT JOIN pd ON pd.order_id = so.id LEFT JOIN pp ON pp.order_id = so.id GROUP BY 1),
+             subj AS (
+                SELECT 'AGENT' st, agent_id sid, ar, ar_prev, sales, sales_prev FROM ag
+                UNION ALL
+                SELECT 'REGION', anc.ancestor, SUM(ar), SUM(ar_prev), SUM(sales), SUM(sales_prev)
+                  FROM ag JOIN agents a ON a.id = ag.agent_id JOIN anc ON anc.region_id = a.region_id GROUP BY 2
+                UNION ALL
+                SELECT 'COMPANY', NULL, SUM(ar), SUM(ar_prev), SUM(sales), SUM(sales_prev) FROM ag)
+             SELECT 'RECEIVABLES_GROWTH', 'DSRI', st, sid, NULL::int8, NULL::text, (ar / sales) / (ar_prev / sales_prev)
+             FROM subj WHERE ar >= {} AND sales > 0 AND sales_prev > 0 AND ar_prev > 0
+               AND (ar / sales) / (ar_prev / sales_prev) > {}",
+            th.ar_min_yuan * 100.0,
+            th.dsri_watch
+        ),
+        // Receivables overdue.
+        format!(
+            "SELECT 'RECEIVABLES_OVERDUE', 'DAYS_PAST_DUE', 'AGENT', agent_id, NULL::int8, NULL::text,
+                    MAX({d} - due_on)::float8
+             FROM receivables WHERE outstanding_fen > 0 GROUP BY agent_id
+             HAVING MAX({d} - due_on) > {}",
+            th.overdue_watch_days
+        ),
+        // Forecast deviation per salesperson × region × product and per
+        // region × product.
+        format!(
+            "WITH {common},
+             a AS (SELECT salesperson_id, region_id, product_id, to_char(day, 'YYYY-MM') period, SUM(qty) a
+                   FROM lo WHERE to_char(day, 'YYYY-MM') BETWEEN '{p_start}' AND '{p_end}' GROUP BY 1, 2, 3, 4),
+             f AS (SELECT salesperson_id, region_id, product_id, period, SUM(quantity) f
+                   FROM forecasts WHERE period BETWEEN '{p_start}' AND '{p_end}' GROUP BY 1, 2, 3, 4),
+             sp AS (SELECT f.salesperson_id, f.region_id, f.product_id, COUNT(*) n,
+                      SUM(COALESCE(a.a, 0) - f.f)::float8 serr, SUM(ABS(COALESCE(a.a, 0) - f.f))::float8 sabs,
+                      SUM(COALESCE(a.a, 0))::float8 sa, SUM(f.f)::float8 sf
+                    FROM f LEFT JOIN a USING (salesperson_id, region_id, product_id, period) GROUP BY 1, 2, 3),
+             ra AS (SELECT region_id, product_id, period, SUM(a) a FROM a GROUP BY 1, 2, 3),
+             rf AS (SELECT region_id, product_id, period, SUM(f) f FROM f GROUP BY 1, 2, 3),
+             rg AS (SELECT rf.region_id, rf.product_id, COUNT(*) n,
+                      SUM(COALESCE(ra.a, 0) - rf.f)::float8 serr, SUM(ABS(COALESCE(ra.a, 0) - rf.f))::float8 sabs
+                    FROM rf LEFT JOIN ra USING (region_id, product_id, period) GROUP BY 1, 2),
+             g AS (SELECT 'SALESPERSON' st, salesperson_id sid, product_id, region_id::text detail, n, serr, sabs FROM sp
+                   UNION ALL SELECT 'REGION', region_id, product_id, NULL, n, serr, sabs FROM rg)
+             SELECT 'FORECAST_DEVIATION',
+                    CASE WHEN serr < 0 THEN 'CHRONIC_OVER_FORECAST' ELSE 'CHRONIC_UNDER_FORECAST' END,
+                    st, sid, product_id, detail, serr / (sabs / n)
+             FROM g WHERE n >= {} AND sabs > 0 AND ABS(serr / (sabs / n)) > {}",
+            th.forecast_min_months, th.ts_watch
+        ),
+        // Price: sell-through below the agent's purchase price.
+        format!(
+            "WITH {common},
+             pp AS (SELECT agent_id, product_id, SUM(price * qty)::float8 / SUM(qty) p
+                    FROM lo WHERE day BETWEEN {d} - 364 AND {d} GROUP BY 1, 2),
+             s AS (SELECT st.agent_id, st.product_id, SUM(st.quantity)::float8 units,
+                     SUM(CASE WHEN st.sale_price_fen < pp.p THEN st.quantity ELSE 0 END)::float8 below
+                   FROM sell_through st JOIN pp USING (agent_id, product_id)
+                   WHERE st.sold_on BETWEEN {d} - {} AND {d} GROUP BY 1, 2)
+             SELECT 'PRICE_INVERSION', 'BELOW_PURCHASE_PRICE', 'AGENT', agent_id, product_id, NULL::text, below / units
+             FROM s WHERE below > 0",
+            pw - 1
+        ),
+        // Price: below the tier's floor.
+        format!(
+            "WITH o AS (SELECT po.region_id, po.product_id, po.tier,
+                          percentile_cont(0.5) WITHIN GROUP (ORDER BY po.price_fen) med,
+                          MIN(po.price_fen)::float8 lo, MIN(pl.floor_fen)::float8 floor
+                        FROM price_observations po JOIN price_list pl USING (product_id, tier)
+                        WHERE po.observed_on BETWEEN {d} - {} AND {d} GROUP BY 1, 2, 3)
+             SELECT 'PRICE_INVERSION', 'BELOW_FLOOR', 'REGION', region_id, product_id, tier,
+                    CASE WHEN med < floor THEN med / floor ELSE lo / floor END
+             FROM o WHERE floor > 0 AND lo < floor",
+            pw - 1
+        ),
+        // Price: tier inversion.
+        format!(
+            "WITH {common},
+             p AS (SELECT region_id, product_id, tier, price_fen FROM price_observations
+                     WHERE observed_on BETWEEN {d} - {pw1} AND {d}
+                   UNION ALL SELECT region_id, product_id, 'AGENT', price FROM lo WHERE day BETWEEN {d} - {pw1} AND {d}),
+             m AS (SELECT region_id, product_id, tier, percentile_cont(0.5) WITHIN GROUP (ORDER BY price_fen) med
+                   FROM p GROUP BY 1, 2, 3),
+             rank(tier, r) AS (VALUES ('AGENT', 0), ('DEALER', 1), ('RETAIL', 2)),
+             pairs AS (SELECT u.region_id, u.product_id, dn.med / u.med ratio
+                       FROM m u JOIN rank ru ON ru.tier = u.tier
+                       JOIN m dn ON dn.region_id = u.region_id AND dn.product_id = u.product_id
+                       JOIN rank rd ON rd.tier = dn.tier
+                       WHERE rd.r > ru.r AND u.med > 0 AND dn.med < u.med)
+             SELECT 'PRICE_INVERSION', 'TIER_INVERSION', 'REGION', region_id, product_id, NULL::text, MIN(ratio)
+             FROM pairs GROUP BY region_id, product_id",
+            pw1 = pw - 1
+        ),
+        // Goods diversion.
+        format!(
+            "WITH {common},
+             ev AS (SELECT serial, sold_region_id region_id FROM sell_through
+                      WHERE serial IS NOT NULL AND sold_on BETWEEN {d} - {dw1} AND {d}
+                    UNION ALL SELECT serial, region_id FROM unit_sightings WHERE seen_on BETWEEN {d} - {dw1} AND {d}),
+             ps AS (SELECT u.agent_id, ev.serial, MAX(CASE WHEN t.home IS NULL THEN 1 ELSE 0 END) o
+                    FROM ev JOIN serial_units u ON u.serial = ev.serial JOIN agents ag ON ag.id = u.agent_id
+                    LEFT JOIN terr t ON t.home = ag.region_id AND t.seen = ev.region_id GROUP BY 1, 2),
+             bulk AS (SELECT st.agent_id, SUM(st.quantity) located,
+                        SUM(CASE WHEN t.home IS NULL THEN st.quantity ELSE 0 END) diverted
+                      FROM sell_through st JOIN agents ag ON ag.id = st.agent_id
+                      LEFT JOIN terr t ON t.home = ag.region_id AND t.seen = st.sold_region_id
+                      WHERE st.serial IS NULL AND st.sold_on BETWEEN {d} - {dw1} AND {d} GROUP BY 1),
+             per AS (SELECT agent_id, COUNT(*) located, SUM(o) diverted FROM ps GROUP BY 1
+                     UNION ALL SELECT agent_id, located, diverted FROM bulk),
+             tot AS (SELECT agent_id, SUM(located)::float8 l, SUM(diverted)::float8 dv FROM per GROUP BY 1)
+             SELECT 'GOODS_DIVERSION', 'CROSS_REGION', 'AGENT', agent_id, NULL::int8, NULL::text, dv / l
+             FROM tot WHERE dv >= {} AND l > 0 AND dv / l > {}",
+            th.diversion_min_units,
+            th.diversion_watch,
+            dw1 = dw - 1
+        ),
+        // Purchases over market capacity.
+        format!(
+            "WITH {common},
+             u AS (SELECT agent_id, SUM(qty)::float8 units FROM lo WHERE day BETWEEN {d} - 89 AND {d} GROUP BY 1)
+             SELECT 'PURCHASE_OVER_CAPACITY', 'ABOVE_MARKET_CAPACITY', 'AGENT', u.agent_id, NULL::int8, NULL::text,
+                    u.units * 365.0 / 90.0 / COALESCE(r.market_capacity, p.market_capacity)
+             FROM u JOIN agents a ON a.id = u.agent_id JOIN regions r ON r.id = a.region_id
+             LEFT JOIN regions p ON p.id = r.parent_id
+             WHERE COALESCE(r.market_capacity, p.market_capacity) > 0
+               AND u.units * 365.0 / 90.0 / COALESCE(r.market_capacity, p.market_capacity) > {}",
+            th.capacity_watch
+        ),
+        // Channel stock: weeks of supply and sell-in outpacing sell-through.
+        format!(
+            "WITH {common},
+             i AS (SELECT agent_id, SUM(qty)::float8 i_all,
+                     SUM(CASE WHEN day BETWEEN {d} - 27 AND {d} THEN qty ELSE 0 END)::float8 i_last,
+                     SUM(CASE WHEN day BETWEEN {d} - 55 AND {d} - 28 THEN qty ELSE 0 END)::float8 i_prev
+                   FROM lo WHERE day <= {d} GROUP BY 1),
+             s AS (SELECT agent_id, SUM(quantity)::float8 s_all,
+                     SUM(CASE WHEN sold_on BETWEEN {d} - 27 AND {d} THEN quantity ELSE 0 END)::float8 s_last,
+                     SUM(CASE WHEN sold_on BETWEEN {d} - 55 AND {d} - 28 THEN quantity ELSE 0 END)::float8 s_prev
+                   FROM sell_through WHERE sold_on <= {d} GROUP BY 1),
+             j AS (SELECT i.*, COALESCE(s.s_all, 0) s_all, COALESCE(s.s_last, 0) s_last, COALESCE(s.s_prev, 0) s_prev
+                   FROM i LEFT JOIN s USING (agent_id))
+             SELECT 'CHANNEL_STOCK', 'WEEKS_OF_SUPPLY', 'AGENT', agent_id, NULL::int8, NULL::text,
+                    CASE WHEN s_last > 0 THEN LEAST((i_all - s_all) / (s_last / 4), 999) ELSE 999 END
+             FROM j WHERE i_all - s_all >= {min} AND (s_last = 0 OR (i_all - s_all) / (s_last / 4) > {wos})
+             UNION ALL
+             SELECT 'CHANNEL_STOCK', 'SELL_IN_OUTPACING_SELL_THROUGH', 'AGENT', agent_id, NULL::int8, NULL::text,
+                    i_last / i_prev - 1
+             FROM j WHERE i_prev > 0 AND i_last / i_prev - 1 > {grow}
+               AND (CASE WHEN s_prev > 0 THEN s_last / s_prev - 1 WHEN s_last > 0 THEN 'Infinity'::float8 ELSE 0 END) < {flat}",
+            min = th.stock_min_units,
+            wos = th.wos_watch,
+            grow = th.sell_in_growth,
+            flat = th.sell_through_flat
+        ),
+    ];
+    for (i, q) in queries.iter().enumerate() {
+        let t = Instant::now();
+        let rows = db
+            .read
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, q.clone()))
+            .await
+            .with_context(|| format!("SQL signal query {}", i + 1))?;
+        for r in &rows {
+            put(r)?;
+        }
+        println!(
+            "  SQL query {} ({} rows): {:.2} s",
+            i + 1,
+            rows.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    Ok(out)
+}
