@@ -49,9 +49,18 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// The weekly risk reports for managers.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Load a synthetic year of business with planted anomalies (every
     /// risk signal fires); `--bulk` for benchmark-sized data sets.
     Demo(salesguard::demo::DemoArgs),
+    /// Export a dataset (orders, order_lines, payments, shipments,
+    /// serial_events, forecasts, signals) as CSV or Parquet, with the
+    /// scope and position checks of `--username`.
+    Export(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +85,20 @@ enum UserCommand {
         /// The user sees every region.
         #[arg(long)]
         all_regions: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Build the weekly risk report of every manager (those not built yet)
+    /// and mail what is due, now.
+    Weekly {
+        /// Run now (the only mode; the worker runs it on `[report] cron`).
+        #[arg(long)]
+        now: bool,
+        /// A day of the week to report on (default: the last complete week).
+        #[arg(long)]
+        week_of: Option<chrono::NaiveDate>,
     },
 }
 
@@ -209,7 +232,99 @@ async fn main() -> anyhow::Result<()> {
             let app = AppState::from_settings(settings).await?;
             salesguard::demo::run(app, args).await
         }
+        Command::Export(args) => export(settings, args).await,
+        Command::Report {
+            command: ReportCommand::Weekly { now, week_of },
+        } => {
+            if !now {
+                bail!("`report weekly` runs on demand with --now (the worker runs it on its schedule)");
+            }
+            let app = AppState::from_settings(settings).await?;
+            let (week, run, sent) = salesguard_worker::report::weekly_now(&app, week_of).await?;
+            println!(
+                "week {} to {}: {} reports built, {} existing, {} failed; mailed {}, to retry {}, failed {}",
+                week.start, week.end, run.built.len(), run.existing, run.failed.len(),
+                sent.sent, sent.retrying, sent.failed
+            );
+            for (user, why) in &run.failed {
+                eprintln!("report for {user} not built: {why}");
+            }
+            if run.failed.is_empty() {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Command::Schema => Ok(()),
+    }
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// orders, order_lines, payments, shipments, serial_events, forecasts, signals
+    dataset: String,
+    /// csv or parquet
+    #[arg(long, default_value = "csv")]
+    format: String,
+    /// The file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// First business day (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// Last business day (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<String>,
+    /// The user whose regions and position apply.
+    #[arg(long)]
+    username: String,
+}
+
+/// `salesguard export`: the HTTP export's pipeline, written to a file (via a
+/// temporary file renamed at the end, so a failed export leaves no file).
+async fn export(settings: Settings, a: ExportArgs) -> anyhow::Result<()> {
+    use salesguard_api::error::AppError;
+    use salesguard_api::export;
+    fn cli_err(e: AppError) -> anyhow::Error {
+        match e {
+            AppError::Internal(e) => e,
+            e => anyhow::anyhow!("{}: {}", e.code(), e.message()),
+        }
+    }
+    let app = AppState::from_settings(settings).await?;
+    let req = export::parse_file(
+        &format!("{}.{}", a.dataset, a.format),
+        a.from.as_deref(),
+        a.to.as_deref(),
+    )
+    .map_err(cli_err)?;
+    let u = user::Entity::find()
+        .filter(user::Column::Username.eq(a.username.clone()))
+        .one(&app.db.read)
+        .await?
+        .filter(|u| u.active)
+        .with_context(|| format!("no active user {}", a.username))?;
+    let actor = salesguard_api::auth::load_actor(&app.db.read, &app, u)
+        .await
+        .map_err(cli_err)?;
+    let rx = export::run(&app, &actor, &req).await.map_err(cli_err)?;
+    let mut tmp = a.out.clone().into_os_string();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    let mut f = tokio::fs::File::create(&tmp)
+        .await
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    match export::write_to(rx, &mut f).await {
+        Ok(bytes) => {
+            f.sync_all().await?;
+            tokio::fs::rename(&tmp, &a.out).await?;
+            eprintln!("wrote {} ({bytes} bytes)", a.out.display());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            bail!("export failed: {e}")
+        }
     }
 }
 

@@ -49,7 +49,15 @@ impl AppState {
     pub async fn from_settings(settings: Settings) -> anyhow::Result<AppState> {
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
-        AppState::new(db, settings)
+        let app = AppState::new(db, settings)?;
+        let n = crate::metrics::backfill_shipped_on(&app).await?;
+        if n > 0 {
+            tracing::info!(
+                shipments = n,
+                "filled in the business day of earlier shipments"
+            );
+        }
+        Ok(app)
     }
 }
 

@@ -56,6 +56,10 @@ pub struct Settings {
     /// Thresholds of the risk signals (docs/signals.md), `[signals]` in the
     /// file or `SALESGUARD_SIGNALS__<NAME>`.
     pub signals: SignalSettings,
+    /// The SMTP server the weekly reports are mailed through (`[smtp]`).
+    pub smtp: crate::reports::SmtpSettings,
+    /// The weekly risk report (`[report]`: cron, language, enabled).
+    pub report: crate::reports::ReportSettings,
 }
 
 /// The thresholds of the risk signals; docs/signals.md defines each figure.
@@ -193,6 +197,8 @@ const KEYS: &[&str] = &[
     "signals_cron",
     "worker_heartbeat_secs",
     "signals",
+    "smtp",
+    "report",
 ];
 
 impl Default for Settings {
@@ -211,6 +217,8 @@ impl Default for Settings {
             signals_cron: vec!["0 */15 * * * *".into(), "0 0 7 * * *".into()],
             worker_heartbeat_secs: 10,
             signals: SignalSettings::default(),
+            smtp: Default::default(),
+            report: Default::default(),
         }
     }
 }
@@ -263,6 +271,8 @@ impl Settings {
                 let k = k.as_str();
                 KEYS.iter().any(|x| k.eq_ignore_ascii_case(x))
                     || k.to_ascii_lowercase().starts_with("signals__")
+                    || k.to_ascii_lowercase().starts_with("smtp__")
+                    || k.to_ascii_lowercase().starts_with("report__")
             })
             .split("__");
         let settings: Settings = fig
@@ -288,6 +298,8 @@ impl Settings {
             bail!("token_ttl_minutes must be positive");
         }
         self.signals.validate()?;
+        self.smtp.validate()?;
+        self.report.validate()?;
         if self.worker_heartbeat_secs == 0 {
             bail!("worker_heartbeat_secs must be at least 1");
         }

@@ -140,6 +140,8 @@ pub fn router(app: AppState) -> Router {
         .route("/graphql/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::reports::http::router(h.app.clone()))
+        .merge(crate::export::routes(h.app.clone()))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,

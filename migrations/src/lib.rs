@@ -8,6 +8,8 @@ mod m20261129_000003_forecasts_serials;
 mod m20261129_000004_market_data;
 mod m20261129_000005_jobs;
 mod m20261129_000006_risk_signals;
+mod m20261129_000007_metrics;
+mod m20261129_000008_reports;
 
 pub struct Migrator;
 
@@ -21,8 +23,20 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_market_data::Migration),
             Box::new(m20261129_000005_jobs::Migration),
             Box::new(m20261129_000006_risk_signals::Migration),
+            Box::new(m20261129_000007_metrics::Migration),
+            Box::new(m20261129_000008_reports::Migration),
         ]
     }
+}
+
+/// Runs portable DDL statements (see [`render_ddl`]) in order.
+pub(crate) async fn run_ddl(manager: &SchemaManager<'_>, ddl: &[&str]) -> Result<(), DbErr> {
+    let backend = manager.get_database_backend();
+    let conn = manager.get_connection();
+    for d in ddl {
+        conn.execute_unprepared(&render_ddl(backend, d)).await?;
+    }
+    Ok(())
 }
 
 /// Renders portable DDL for the connected backend. The DDL uses four placeholders:

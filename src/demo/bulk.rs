@@ -168,6 +168,13 @@ impl Buf {
         }
     }
 
+    fn opt_date(&mut self, d: Option<NaiveDate>) -> &mut Self {
+        match d {
+            Some(d) => self.date(d),
+            None => self.null(),
+        }
+    }
+
     fn date(&mut self, d: NaiveDate) -> &mut Self {
         let s = d.format("%Y-%m-%d").to_string();
         self.text(&s)
@@ -224,7 +231,7 @@ const TABLES: &[(&str, &str)] = &[
     ("products", "id, sku, name, list_price_fen, active, created_at"),
     ("warehouses", "id, code, name, kind"),
     ("price_list", "product_id, tier, price_fen, floor_fen, updated_by, updated_at"),
-    ("sales_orders", "id, number, agent_id, region_id, salesperson_id, status, delivery_address, payment_terms_days, total_fen, paid_fen, fully_paid_at, payment_confirmed_by, archived_at, version, created_at, updated_at"),
+    ("sales_orders", "id, number, agent_id, region_id, salesperson_id, status, delivery_address, payment_terms_days, total_fen, paid_fen, fully_paid_at, payment_confirmed_by, archived_at, shipped_on, version, created_at, updated_at"),
     ("order_lines", "id, order_id, line_no, product_id, quantity, unit_price_fen, amount_fen"),
     ("contracts", "id, number, order_id, status, terms, drafted_by, submitted_by, submitted_at, decided_by, decided_at, rejection_reason, signed_method, signed_by, signed_at, courier_tracking, created_at, updated_at"),
     ("shipment_exceptions", "id, order_id, amount_fen, reason, expires_at, approved_by, created_at, used_at"),
@@ -275,9 +282,14 @@ struct Sink {
     next_id: HashMap<&'static str, i64>,
     seq: HashMap<(&'static str, NaiveDate), i64>,
     rows: u64,
-    flushed: u64,
     started: std::time::Instant,
     pg_superuser: bool,
+    /// Time spent writing (the rest is generating).
+    db_time: std::time::Duration,
+    inflight: Option<(
+        u64,
+        tokio::task::JoinHandle<anyhow::Result<std::time::Duration>>,
+    )>,
 }
 
 impl Sink {
@@ -303,64 +315,126 @@ impl Sink {
         self.bufs.iter().map(|b| b.pending).sum()
     }
 
+    /// Hands the buffered rows to a writer task; the next chunk is
+    /// generated while it writes (one chunk in flight, in order).
     async fn flush(&mut self) -> anyhow::Result<()> {
         let n = self.pending();
         if n == 0 {
             return Ok(());
         }
-        match self.be {
-            Be::Sqlite => {
-                let txn = self.app.db.write.begin().await?;
-                for b in self.bufs.iter_mut() {
-                    for stmt in b.take() {
-                        txn.execute_unprepared(&stmt)
-                            .await
-                            .with_context(|| format!("insert into {}", b.table))?;
-                    }
-                }
-                txn.commit().await?;
-            }
-            Be::Postgres => {
-                let pool = self.app.db.write.get_postgres_connection_pool();
-                let mut conn = pool.acquire().await?;
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                // The rows are consistent by construction (the same plan loads
-                // with foreign keys enforced on SQLite): a superuser skips the
-                // per-row foreign-key triggers; nobody waits for the WAL flush.
-                let mut settings = String::from("SET LOCAL synchronous_commit = off;");
-                if self.pg_superuser {
-                    settings.push_str(" SET LOCAL session_replication_role = replica;");
-                }
-                sqlx::raw_sql(sqlx::AssertSqlSafe(settings))
-                    .execute(&mut *tx)
-                    .await?;
-                for b in self.bufs.iter_mut() {
-                    let (table, cols) = (b.table, b.cols);
-                    for payload in b.take() {
-                        let mut copy = tx
-                            .copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN"))
-                            .await
-                            .with_context(|| format!("COPY {table}"))?;
-                        copy.send(payload.into_bytes()).await?;
-                        copy.finish()
-                            .await
-                            .with_context(|| format!("COPY {table}"))?;
-                    }
-                }
-                tx.commit().await?;
-            }
-        }
-        self.flushed += n;
+        let batch: Vec<Batch> = self
+            .bufs
+            .iter_mut()
+            .map(|b| (b.table, b.cols, b.take()))
+            .collect();
+        self.wait().await?;
+        let (be, db, superuser) = (self.be, self.app.db.write.clone(), self.pg_superuser);
+        self.inflight = Some((
+            n,
+            tokio::spawn(async move { write(be, &db, superuser, batch).await }),
+        ));
+        Ok(())
+    }
+
+    /// Waits for the chunk in flight.
+    async fn wait(&mut self) -> anyhow::Result<()> {
+        let Some((n, task)) = self.inflight.take() else {
+            return Ok(());
+        };
+        self.db_time += task.await??;
         self.rows += n;
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         println!(
-            "  {} rows in {:.1} s ({:.0} rows/s)",
+            "  {} rows in {:.1} s ({:.0} rows/s; {:.1} s of it in the database)",
             self.rows,
             secs,
-            self.rows as f64 / secs
+            self.rows as f64 / secs,
+            self.db_time.as_secs_f64()
         );
         Ok(())
     }
+}
+
+/// One table's rows of a chunk: (table, columns, statements or COPY data).
+type Batch = (&'static str, &'static str, Vec<String>);
+
+/// Writes one chunk in one transaction; returns how long it took.
+async fn write(
+    be: Be,
+    db: &sea_orm::DatabaseConnection,
+    pg_superuser: bool,
+    batch: Vec<Batch>,
+) -> anyhow::Result<std::time::Duration> {
+    let t0 = std::time::Instant::now();
+    match be {
+        Be::Sqlite => {
+            let txn = db.begin().await?;
+            for (table, _, stmts) in batch {
+                for stmt in stmts {
+                    txn.execute_unprepared(&stmt)
+                        .await
+                        .with_context(|| format!("insert into {table}"))?;
+                }
+            }
+            txn.commit().await?;
+        }
+        Be::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            let mut conn = pool.acquire().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            // The rows are consistent by construction (the same plan loads
+            // with foreign keys enforced on SQLite): a superuser skips the
+            // per-row foreign-key triggers; nobody waits for the WAL flush.
+            let mut settings = String::from("SET LOCAL synchronous_commit = off;");
+            if pg_superuser {
+                settings.push_str(" SET LOCAL session_replication_role = replica;");
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(settings))
+                .execute(&mut *tx)
+                .await?;
+            for (table, cols, payloads) in batch {
+                for payload in payloads {
+                    let mut copy = tx
+                        .copy_in_raw(&format!("COPY {table} ({cols}) FROM STDIN"))
+                        .await
+                        .with_context(|| format!("COPY {table}"))?;
+                    copy.send(payload.into_bytes()).await?;
+                    copy.finish()
+                        .await
+                        .with_context(|| format!("COPY {table}"))?;
+                }
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(t0.elapsed())
+}
+
+/// On a fresh PostgreSQL database, the secondary (non-constraint) indexes
+/// of the loaded tables are dropped before the load and built once after
+/// it. Returns their definitions.
+async fn pg_drop_indexes(app: &AppState) -> anyhow::Result<Vec<String>> {
+    let db = &app.db.write;
+    let tables: Vec<String> = TABLES.iter().map(|(t, _)| format!("'{t}'")).collect();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND tablename IN ({}) AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                tables.join(",")
+            ),
+        ))
+        .await?;
+    let mut defs = vec![];
+    for r in rows {
+        let name: String = r.try_get("", "indexname")?;
+        let def: String = r.try_get("", "indexdef")?;
+        db.execute_unprepared(&format!("DROP INDEX \"{name}\""))
+            .await?;
+        defs.push(def);
+    }
+    Ok(defs)
 }
 
 fn at(app: &AppState, day: NaiveDate, hour: i64) -> DateTime<Utc> {
@@ -419,14 +493,15 @@ pub async fn load(app: &AppState, w: &World) -> anyhow::Result<Report> {
         next_id: HashMap::new(),
         seq: HashMap::new(),
         rows: 0,
-        flushed: 0,
         started,
         pg_superuser: false,
+        db_time: std::time::Duration::ZERO,
+        inflight: None,
     };
     if be == Be::Postgres {
         sink.pg_superuser = scalar(
             app,
-            "SELECT CASE WHEN rolsuper THEN 1 ELSE 0 END FROM pg_roles WHERE rolname = current_user",
+            "SELECT CAST(CASE WHEN rolsuper THEN 1 ELSE 0 END AS BIGINT) FROM pg_roles WHERE rolname = current_user",
         )
         .await?
             == 1;
@@ -460,8 +535,15 @@ pub async fn load(app: &AppState, w: &World) -> anyhow::Result<Report> {
             }
         }
     }
+    let fresh = scalar(app, "SELECT COUNT(*) FROM sales_orders").await? == 0;
     let master = master_data(&mut sink, w)?;
     sink.flush().await?;
+    sink.wait().await?;
+    let indexes = if be == Be::Postgres && fresh {
+        pg_drop_indexes(app).await?
+    } else {
+        vec![]
+    };
 
     let mut report = Report::default();
     let mut ar: BTreeMap<i64, i64> = BTreeMap::new();
@@ -508,6 +590,18 @@ pub async fn load(app: &AppState, w: &World) -> anyhow::Result<Report> {
             .end();
     }
     sink.flush().await?;
+    sink.wait().await?;
+    if !indexes.is_empty() {
+        let t0 = std::time::Instant::now();
+        for def in &indexes {
+            app.db.write.execute_unprepared(def).await?;
+        }
+        println!(
+            "  {} indexes built in {:.1} s",
+            indexes.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
     // Agents' outstanding receivables, document sequences, id sequences.
     let txn = app.db.write.begin().await?;
     let backend = txn.get_database_backend();
@@ -753,6 +847,7 @@ fn group_rows(
             .opt_ts(fully_paid_at)
             .opt_int(fully_paid_at.map(|_| finance))
             .opt_ts(archived_at)
+            .opt_date(ship_at.map(|t| t.with_timezone(&app.tz).date_naive()))
             .int(version)
             .ts(filed)
             .ts(updated)
@@ -824,7 +919,7 @@ fn group_rows(
         }
         for (k, p) in o.payments.iter().filter(|p| p.on <= d).enumerate() {
             let id = s.id("payments");
-            let reference = format!("BANK-{}-{k}", o.key);
+            let reference = format!("BANK-{}-{k}", o.ref_code);
             s.buf("payments")
                 .begin()
                 .int(id)
@@ -858,7 +953,7 @@ fn group_rows(
             .end();
         let sid = s.id("shipments");
         let delivered = (ship + Duration::days(2)).min(Utc::now() - Duration::minutes(1));
-        let tracking = format!("SF{:012}", o.key);
+        let tracking = format!("SF{}", o.ref_code);
         s.buf("shipments")
             .begin()
             .int(sid)
@@ -911,8 +1006,8 @@ fn group_rows(
                 .ts(arch - Duration::days(6))
                 .end();
             let id = s.id("invoices");
-            let inv = format!("INV{:012}", o.key);
-            let ems = format!("EMS{:010}", o.key);
+            let inv = format!("INV{}", o.ref_code);
+            let ems = format!("EMS{}", o.ref_code);
             s.buf("invoices")
                 .begin()
                 .int(id)

@@ -251,6 +251,9 @@ pub struct Payment {
 pub struct Order {
     /// Unique within the plan.
     pub key: u64,
+    /// Unique across data sets (the key with the data set's suffix): for
+    /// tracking, invoice and bank reference numbers.
+    pub ref_code: String,
     pub agent: usize,
     pub salesperson: usize,
     pub filed_on: NaiveDate,
@@ -878,6 +881,15 @@ impl World {
         out
     }
 
+    /// The data set's suffix, letters and digits only ("" for the first).
+    pub fn tag(&self) -> String {
+        self.cfg
+            .suffix
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect()
+    }
+
     /// The agent's address (the default delivery address of its orders).
     pub fn agent_address(&self, a: &Agent) -> String {
         format!("{} Road 1, {}", a.name, self.regions[a.region].name)
@@ -957,6 +969,7 @@ impl World {
             n += 1;
             let mut o = Order {
                 key,
+                ref_code: format!("{}{key:012}", self.tag()),
                 agent: ai,
                 salesperson: agent.salesperson,
                 filed_on,
@@ -1033,10 +1046,12 @@ impl World {
                 for _ in 0..l.qty {
                     serial_no += 1;
                     let sku = &self.products[l.product].sku;
-                    let prefix: String = sku
+                    let base = sku.strip_suffix(self.cfg.suffix.as_str()).unwrap_or(sku);
+                    let prefix: String = base
                         .chars()
                         .filter(|c| c.is_ascii_alphanumeric())
                         .take(8)
+                        .chain(self.tag().chars())
                         .collect();
                     o.serials
                         .push((l.product, format!("{prefix}-{ai:05}-{serial_no:06}")));

@@ -653,7 +653,7 @@ async fn run_order(
                 finance,
                 "paymentRecord",
                 json!({"orderId": id, "amount": yuan(p.amount_fen), "receivedOn": p.on,
-                       "reference": format!("BANK-{}-{k}", o.key)}),
+                       "reference": format!("BANK-{}-{k}", o.ref_code)}),
             )
             .await?;
         }
@@ -676,7 +676,7 @@ async fn run_order(
         keeper,
         "shipmentShip",
         json!({"noticeNumber": order["shippingNotice"]["number"], "verificationCode": order["shippingNotice"]["verificationCode"],
-               "carrier": "SF Express", "trackingNumber": format!("SF{:012}", o.key), "shippedAt": at(app, ship_on, 0),
+               "carrier": "SF Express", "trackingNumber": format!("SF{}", o.ref_code), "shippedAt": at(app, ship_on, 0),
                "serials": serials}),
     )
     .await?;
@@ -704,7 +704,7 @@ async fn late_payment(
         g.step(
             finance,
             "paymentRecord",
-            json!({"orderId": id, "amount": yuan(p.amount_fen), "receivedOn": p.on, "reference": format!("BANK-{}-{k}", o.key)}),
+            json!({"orderId": id, "amount": yuan(p.amount_fen), "receivedOn": p.on, "reference": format!("BANK-{}-{k}", o.ref_code)}),
         )
         .await?;
     }
@@ -734,13 +734,13 @@ async fn invoice(g: &mut Gql, w: &World, ids: &Ids, o: &Order, id: &Value) -> an
     g.step(
         finance,
         "invoiceIssue",
-        json!({"orderId": id, "invoiceNumber": format!("INV{:012}", o.key)}),
+        json!({"orderId": id, "invoiceNumber": format!("INV{}", o.ref_code)}),
     )
     .await?;
     g.step(
         assistant,
         "invoiceMail",
-        json!({"orderId": id, "carrier": "EMS", "trackingNumber": format!("EMS{:010}", o.key),
+        json!({"orderId": id, "carrier": "EMS", "trackingNumber": format!("EMS{}", o.ref_code),
                "expectedArrivalOn": Utc::now().date_naive()}),
     )
     .await?;

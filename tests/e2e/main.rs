@@ -80,9 +80,13 @@ macro_rules! e2e {
 mod api;
 mod chain;
 mod concurrency;
+mod export;
 mod inputs;
+mod metrics;
 mod refusals;
+mod report;
 mod risk_api;
 mod schema;
 mod signals;
+mod smtp;
 mod worker;

@@ -16,7 +16,7 @@ use salesguard::testkit::{Client, Server, World};
 use salesguard_entities::model::{forecast, risk_signal, risk_signal_change};
 use salesguard_worker::{recompute_now, RecomputeSignals};
 
-fn today() -> NaiveDate {
+pub(crate) fn today() -> NaiveDate {
     Utc::now()
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .date_naive()
@@ -37,7 +37,7 @@ fn days_before(d: NaiveDate) -> i64 {
 /// through the chain and shipped `days_ago` days ago: paid in full the day
 /// before, or (`paid` false) shipped unpaid on a management exception.
 #[allow(clippy::too_many_arguments)]
-async fn ship(
+pub(crate) async fn ship(
     w: &World,
     team: &Team,
     product: &str,
@@ -107,7 +107,7 @@ async fn ship(
     .expect("ship")
 }
 
-async fn sell(c: &Client, agent: &str, rows: Value) {
+pub(crate) async fn sell(c: &Client, agent: &str, rows: Value) {
     let q = "mutation($i:SellThroughRecordInput!){sellThroughRecord(input:$i){result{accepted rejected{row message}} userErrors{code message}}}";
     let d = c
         .data(q, json!({"i": {"agentId": agent, "rows": rows}}))
@@ -121,7 +121,7 @@ async fn sell(c: &Client, agent: &str, rows: Value) {
     );
 }
 
-fn id_of(node_id: &str) -> i64 {
+pub(crate) fn id_of(node_id: &str) -> i64 {
     salesguard_api::graphql::ids::parse(node_id)
         .map(|(_, id)| id)
         .expect("a node id")
@@ -400,10 +400,30 @@ e2e!(
         assert_eq!(s.region_id, Some(id_of(&south.region)));
         let ev: Value = serde_json::from_str(&s.evidence).expect("evidence json");
         assert_eq!(ev["documents"].as_array().map(Vec::len), Some(2), "{ev}");
-        assert!(close(
-            ev["metrics"]["dso_days"].as_f64().unwrap_or_default(),
-            120.0
-        ));
+        let signal_dso = ev["metrics"]["dso_days"].as_f64().unwrap_or_default();
+        assert!(close(signal_dso, 120.0));
+        // The `metrics` query gives the same DSO for the agent on the same day.
+        let d = w
+            .management
+            .data(
+                "query($i:MetricsInput!){metrics(input:$i){unit points{agentId value}}}",
+                json!({"i": {"metric": "DSO", "groupBy": ["AGENT"], "agentIds": [south.agent],
+                             "from": (today() - chrono::Duration::days(30)).to_string(),
+                             "to": today().to_string()}}),
+            )
+            .await
+            .expect("metrics");
+        assert_eq!(d["metrics"]["unit"], "DAYS");
+        let points = d["metrics"]["points"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(points.len(), 1, "{d}");
+        assert_eq!(points[0]["agentId"], json!(south.agent));
+        assert!(
+            close(points[0]["value"].as_f64().unwrap_or(-1.0), signal_dso),
+            "{d}"
+        );
         let s = find(&all, "RECEIVABLES_GROWTH", "DSRI", "REGION", &south.region);
         assert_eq!(s.severity, "WARNING");
 

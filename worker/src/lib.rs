@@ -41,6 +41,7 @@ use salesguard_api::outbox::RECOMPUTE_SIGNALS;
 use salesguard_api::AppState;
 use salesguard_entities::model::{job_run, outbox};
 
+pub mod report;
 pub mod signals;
 
 /// The job: recompute the channel risk signals.
@@ -634,9 +635,24 @@ where
                 .build(on_tick)
         });
     }
+    if app.settings.report.enabled {
+        let expr = app.settings.report.cron.trim().to_owned();
+        let schedule = cron::Schedule::from_str(&expr)
+            .with_context(|| format!("invalid cron expression `{expr}` in report.cron"))?;
+        let name = worker_name("report");
+        let app = app.clone();
+        tracing::info!(schedule = %expr, timezone = %tz, "weekly risk report scheduled");
+        monitor = monitor.register(move |_| {
+            WorkerBuilder::new(name.clone())
+                .backend(CronScheduler::new(schedule.clone()).with_timezone(tz))
+                .data(app.clone())
+                .build(report::on_tick)
+        });
+    }
     let monitor = monitor.shutdown_timeout(Duration::from_secs(30));
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let deliveries = tokio::spawn(report::delivery_loop(app.clone(), stop_rx.clone()));
     let relay = tokio::spawn(relay_loop(app.clone(), queue.clone(), stop_rx));
     let signal = async move {
         shutdown.await;
@@ -645,6 +661,7 @@ where
     };
     let result = monitor.run_with_signal(signal).await;
     let _ = relay.await;
+    let _ = deliveries.await;
     result.map_err(|e| anyhow::anyhow!("job worker: {e}"))?;
     tracing::info!("job worker stopped");
     Ok(())

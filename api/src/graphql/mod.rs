@@ -1,8 +1,10 @@
 //! The GraphQL schema.
 pub mod ids;
 pub mod loaders;
+pub mod metrics;
 pub mod mutation;
 pub mod query;
+pub mod report;
 pub mod risk;
 pub mod subscription;
 pub mod types;

@@ -226,6 +226,7 @@ impl QueryRoot {
                 .await?
                 .map(|x| Node::Warehouse(Warehouse(x))),
             "RiskSignal" => super::risk::node(ctx, n).await?.map(Node::RiskSignal),
+            "WeeklyReport" => super::report::node(ctx, n).await?.map(Node::WeeklyReport),
             "User" => user::Entity::find_by_id(n)
                 .one(db)
                 .await?
@@ -553,6 +554,21 @@ impl QueryRoot {
         super::risk::risk_signals(ctx, first, after, filter, order_by).await
     }
 
+    /// Analysts' metrics (docs/metrics.md): a time series or breakdown of
+    /// one metric by period (DAY, WEEK, MONTH, QUARTER) and by region,
+    /// agent, salesperson or product, over the full history, scoped by the
+    /// reader's regions. Sums over a period (sales, collections, units) or
+    /// figures at the period's end (AR, DSO, aging, channel stock); DSO is
+    /// the same number as in the RECEIVABLES_GROWTH signal and the weekly
+    /// report. At most 100,000 points.
+    async fn metrics(
+        &self,
+        ctx: &Context<'_>,
+        input: super::metrics::MetricsInput,
+    ) -> Result<super::metrics::MetricSeries, AppError> {
+        super::metrics::metrics(ctx, input).await
+    }
+
     /// The risk dashboard: open signals by kind and severity, the worst open
     /// signals and the trend over the last `periods` periods, for everything
     /// the reader sees or only the asked region (with its sub-areas) or
@@ -569,6 +585,20 @@ impl QueryRoot {
         let periods = u32::try_from(periods)
             .map_err(|_| AppError::BadInput("periods must be between 1 and 53".into()))?;
         super::risk::risk_overview(ctx, region_id, agent_id, periods, period_unit).await
+    }
+
+    /// Weekly risk reports the reader may read (their own, and those of
+    /// managers whose regions the reader all sees), newest week first.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
+    async fn weekly_reports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
+        after: Option<String>,
+        filter: Option<super::report::WeeklyReportFilter>,
+    ) -> Result<WeeklyReportConnection, AppError> {
+        super::report::weekly_reports(ctx, first, after, filter).await
     }
 
     /// The price list (list and floor price per product and channel tier).

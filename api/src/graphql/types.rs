@@ -11,6 +11,7 @@ use salesguard_entities::rules::{Fen, OrderStatus, Position};
 
 use super::ids::encode;
 use super::loaders;
+use super::report::WeeklyReport;
 use super::risk::RiskSignal;
 use crate::error::AppError;
 use crate::services::admin::WarehouseKind;
@@ -90,6 +91,7 @@ connection!(ProductConnection, ProductEdge, Product);
 connection!(NotificationConnection, NotificationEdge, Notification);
 connection!(UserConnection, UserEdge, User);
 connection!(RiskSignalConnection, RiskSignalEdge, RiskSignal);
+connection!(WeeklyReportConnection, WeeklyReportEdge, WeeklyReport);
 
 // ------------------------------------------------------------ node
 
@@ -108,6 +110,7 @@ pub enum Node {
     Warehouse(Warehouse),
     User(User),
     RiskSignal(RiskSignal),
+    WeeklyReport(WeeklyReport),
 }
 
 fn missing(what: &str, id: i64) -> AppError {

@@ -1101,7 +1101,15 @@ pub async fn shipment_ship(
         Some(valid_exception(run, &order, unpaid).await?)
     };
     // The order row first (lock order: order, agent, stock by product).
-    let after = advance(run, &order, step, from, vec![]).await?;
+    let shipped_on = shipped_at.with_timezone(&run.app.tz).date_naive();
+    let after = advance(
+        run,
+        &order,
+        step,
+        from,
+        vec![(sales_order::Column::ShippedOn, Expr::value(shipped_on))],
+    )
+    .await?;
     if let Some(ex) = &exception {
         if unpaid > 0 {
             let res = agent::Entity::update_many()

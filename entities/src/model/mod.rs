@@ -19,6 +19,7 @@ pub mod price_observation;
 pub mod product;
 pub mod receivable;
 pub mod region;
+pub mod report_delivery;
 pub mod risk_signal;
 pub mod risk_signal_change;
 pub mod sales_order;
@@ -34,6 +35,8 @@ pub mod unit_sighting;
 pub mod user;
 pub mod user_region;
 pub mod warehouse;
+pub mod weekly_report;
+pub mod weekly_report_region;
 
 pub mod prelude {
     pub use super::agent::Entity as Agent;

@@ -18,6 +18,8 @@ pub struct Model {
     pub fully_paid_at: Option<DateTimeUtc>,
     pub payment_confirmed_by: Option<i64>,
     pub archived_at: Option<DateTimeUtc>,
+    /// The business day the order shipped (company time zone).
+    pub shipped_on: Option<Date>,
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,6 +1,7 @@
 //! From frames to signals (docs/signals.md). Row-level work (joins over
 //! order lines, payments, serial events) is done by polars; the per-subject
 //! grading, a few thousand rows at most, in plain Rust.
+use salesguard_api::metrics::defs;
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
@@ -252,24 +253,10 @@ fn sales_at(ctx: &Ctx, t: i32, w: i32) -> anyhow::Result<HashMap<i64, f64>> {
         .collect())
 }
 
-const AGING: [&str; 6] = [
-    "aging_current",
-    "aging_1_30",
-    "aging_31_60",
-    "aging_61_90",
-    "aging_91_120",
-    "aging_over_120",
-];
+const AGING: [&str; 6] = defs::AGING_BUCKETS;
 
 fn bucket(days_past_due: i32) -> usize {
-    match days_past_due {
-        i32::MIN..=0 => 0,
-        1..=30 => 1,
-        31..=60 => 2,
-        61..=90 => 3,
-        91..=120 => 4,
-        _ => 5,
-    }
+    defs::aging_bucket(i64::from(days_past_due))
 }
 
 fn receivables(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
@@ -361,8 +348,8 @@ fn receivables(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         else {
             return;
         };
-        let dso = share * f64::from(w);
-        let bpdso = f.current / f.sales * f64::from(w);
+        let dso = defs::dso(f.ar, f.sales, w as u32).unwrap_or_default();
+        let bpdso = defs::best_possible_dso(f.current, f.sales, w as u32).unwrap_or_default();
         let mut s = ctx.base(Kind::ReceivablesGrowth, "DSRI", subject);
         s.region_id = region;
         s.agent_id = agent;
@@ -1359,11 +1346,7 @@ fn stock(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         let (st_all, st_last, st_prev) = st.get(&agent).copied().unwrap_or_default();
         let stock = in_all[i] - st_all;
         let weekly = st_last / 4.0;
-        let wos = if weekly > 0.0 {
-            stock / weekly
-        } else {
-            f64::INFINITY
-        };
+        let wos = defs::weeks_of_supply(stock, st_last).unwrap_or(f64::INFINITY);
         let metrics = vec![
             ("weeks_of_supply", wos),
             ("channel_stock_units", stock),

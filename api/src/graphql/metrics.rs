@@ -1,0 +1,252 @@
+//! The `metrics` query for analysts and dashboards (docs/metrics.md).
+use async_graphql::{Context, Enum, InputObject, Object, ID};
+use chrono::NaiveDate;
+
+use salesguard_entities::model::{agent, product, region, user};
+use salesguard_entities::rules::Position;
+
+use super::loaders;
+use super::query::{actor, app};
+use super::types::{Agent, Money, Product, Region, User};
+use crate::error::AppError;
+use crate::metrics::{
+    self, Dimension, Metric, MetricError, MetricFilter, MetricQuery, MetricRow, Period,
+};
+
+/// What a metric's values are measured in.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MetricUnit {
+    /// Yuan (money metrics also carry the exact `amount`).
+    Yuan,
+    Units,
+    Days,
+    Weeks,
+    /// A ratio (0.25 = 25%).
+    Ratio,
+    /// An index, 100 = the list price.
+    Index,
+    Count,
+}
+
+pub fn unit(m: Metric) -> MetricUnit {
+    use Metric::*;
+    match m {
+        Sales | Collections | Ar | ArCurrent | ArPastDue1To30 | ArPastDue31To60
+        | ArPastDue61To90 | ArPastDue91To120 | ArPastDueOver120 => MetricUnit::Yuan,
+        UnitsSold | ForecastUnits | SellThroughUnits | ChannelStockUnits => MetricUnit::Units,
+        Dso | BestPossibleDso | AverageDaysDelinquent => MetricUnit::Days,
+        WeeksOfSupply => MetricUnit::Weeks,
+        ForecastWape | ForecastBias | DiversionRate => MetricUnit::Ratio,
+        PriceIndex => MetricUnit::Index,
+        SignalsOpen | SignalsRaised => MetricUnit::Count,
+    }
+}
+
+/// The definition of a metric in words (the same as docs/metrics.md).
+pub fn definition(m: Metric) -> &'static str {
+    use Metric::*;
+    match m {
+        Sales => "Σ total of the orders shipped in the period (by the business day of shipment); by product: Σ of the order lines' amounts",
+        UnitsSold => "Σ quantity of the order lines of the orders shipped in the period",
+        Collections => "Σ payments received in the period (by the day received)",
+        Ar => "AR(t) at the period's end t: Σ over orders shipped on or before t of max(0, total − payments received on or before t)",
+        Dso => "DSO at the period's end t: AR(t) / Sales of the W days up to t × W (W = signals.ar_window_days, default 90)",
+        BestPossibleDso => "AR not yet due at t / Sales of the W days up to t × W",
+        AverageDaysDelinquent => "DSO − best possible DSO",
+        ArCurrent => "Receivables not yet due at the period's end (due_on ≥ t)",
+        ArPastDue1To30 => "Receivables 1–30 days past due at the period's end",
+        ArPastDue31To60 => "Receivables 31–60 days past due at the period's end",
+        ArPastDue61To90 => "Receivables 61–90 days past due at the period's end",
+        ArPastDue91To120 => "Receivables 91–120 days past due at the period's end",
+        ArPastDueOver120 => "Receivables more than 120 days past due at the period's end",
+        ForecastUnits => "Σ forecast units of the months starting in the period",
+        ForecastWape => "WAPE = Σ|A−F| / ΣA over the cells (month × region × product, × salesperson when grouped by salesperson) that have a forecast; A = units shipped that month on the region's orders of the product",
+        ForecastBias => "bias = Σ(F−A) / ΣA over the same cells as WAPE (positive: forecasts above actuals)",
+        SellThroughUnits => "Σ units the agents reported sold through in the period (by the day sold; region = the agent's region)",
+        ChannelStockUnits => "At the period's end t: units shipped to the agents up to t − units they reported sold through up to t",
+        WeeksOfSupply => "Channel stock at t / (units sold through in the 28 days up to t / 4); infinite (value null, isInfinite) when nothing sold through",
+        PriceIndex => "100 × Σ observed prices / Σ list prices of their tier, over the period's price observations of listed products",
+        DiversionRate => "Units located outside the agent's region (serials sold through or sighted, each once; serial-less sell-through by quantity) / units located, in the period",
+        SignalsOpen => "Risk signals open at the period's end (raised on or before it, not cleared by then)",
+        SignalsRaised => "Risk signals raised in the period",
+    }
+}
+
+/// What to measure, how to break it down, over which business days.
+#[derive(InputObject)]
+pub struct MetricsInput {
+    pub metric: Metric,
+    /// Periods of the series; none: one value for the whole range.
+    pub period: Option<Period>,
+    /// Breakdowns besides the period (each metric supports some of them;
+    /// others are a BAD_USER_INPUT error).
+    #[graphql(default)]
+    pub group_by: Vec<Dimension>,
+    /// First business day of the range.
+    pub from: NaiveDate,
+    /// Last business day of the range; figures at a period's end are taken
+    /// at this day for the last period.
+    pub to: NaiveDate,
+    /// Only these regions (each with its sub-areas).
+    #[graphql(default)]
+    pub region_ids: Vec<ID>,
+    #[graphql(default)]
+    pub agent_ids: Vec<ID>,
+    #[graphql(default)]
+    pub salesperson_ids: Vec<ID>,
+    #[graphql(default)]
+    pub product_ids: Vec<ID>,
+    /// Keep only the `top` groups with the largest values (the sum over the
+    /// range for sums, the value at the last period's end otherwise): for a
+    /// dashboard over thousands of agents.
+    #[graphql(validator(minimum = 1, maximum = 10000))]
+    pub top: Option<i32>,
+}
+
+/// A metric's values, one point per period and group.
+pub struct MetricSeries {
+    query: MetricQuery,
+    rows: Vec<MetricRow>,
+}
+
+#[Object]
+impl MetricSeries {
+    async fn metric(&self) -> Metric {
+        self.query.metric
+    }
+    async fn unit(&self) -> MetricUnit {
+        unit(self.query.metric)
+    }
+    /// The metric's definition (docs/metrics.md).
+    async fn definition(&self) -> &'static str {
+        definition(self.query.metric)
+    }
+    async fn period(&self) -> Option<Period> {
+        self.query.period
+    }
+    async fn group_by(&self) -> &[Dimension] {
+        &self.query.group_by
+    }
+    async fn from(&self) -> NaiveDate {
+        self.query.from
+    }
+    async fn to(&self) -> NaiveDate {
+        self.query.to
+    }
+    /// Points ordered by period, then region, agent, salesperson, product.
+    async fn points(&self) -> Vec<MetricPoint> {
+        self.rows.iter().cloned().map(MetricPoint).collect()
+    }
+}
+
+/// One value: the period and the groups it is for.
+pub struct MetricPoint(MetricRow);
+
+#[Object]
+impl MetricPoint {
+    /// First day of the period (clipped to the range); null without periods.
+    async fn period_start(&self) -> Option<NaiveDate> {
+        self.0.period_start
+    }
+    /// Last day of the period (clipped to the range).
+    async fn period_end(&self) -> Option<NaiveDate> {
+        self.0.period_end
+    }
+    /// The value in the series' unit; null when undefined (a ratio over
+    /// zero) or infinite.
+    async fn value(&self) -> Option<f64> {
+        self.0.value.filter(|v| v.is_finite())
+    }
+    /// The value is infinite (weeks of supply with no sell-through).
+    async fn is_infinite(&self) -> bool {
+        self.0.value.is_some_and(|v| v.is_infinite())
+    }
+    /// Money metrics: the exact amount.
+    async fn amount(&self) -> Option<Money> {
+        self.0.amount_fen.map(Money)
+    }
+    async fn region_id(&self) -> Option<ID> {
+        self.0.region_id.map(|i| super::ids::encode("Region", i))
+    }
+    async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
+        match self.0.region_id {
+            Some(i) => Ok(loaders::one::<region::Entity>(ctx, i).await?.map(Region)),
+            None => Ok(None),
+        }
+    }
+    async fn agent_id(&self) -> Option<ID> {
+        self.0.agent_id.map(|i| super::ids::encode("Agent", i))
+    }
+    async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
+        match self.0.agent_id {
+            Some(i) => Ok(loaders::one::<agent::Entity>(ctx, i).await?.map(Agent)),
+            None => Ok(None),
+        }
+    }
+    async fn salesperson_id(&self) -> Option<ID> {
+        self.0.salesperson_id.map(|i| super::ids::encode("User", i))
+    }
+    async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
+        match self.0.salesperson_id {
+            Some(i) => Ok(loaders::one::<user::Entity>(ctx, i).await?.map(User)),
+            None => Ok(None),
+        }
+    }
+    async fn product_id(&self) -> Option<ID> {
+        self.0.product_id.map(|i| super::ids::encode("Product", i))
+    }
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        match self.0.product_id {
+            Some(i) => Ok(loaders::one::<product::Entity>(ctx, i).await?.map(Product)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn decode_all(kind: &str, v: &[ID], field: &str) -> Result<Vec<i64>, AppError> {
+    v.iter()
+        .map(|i| {
+            super::ids::decode(kind, i, field)
+                .map_err(|_| AppError::BadInput(format!("{field}: not a valid {kind} ID")))
+        })
+        .collect()
+}
+
+pub async fn metrics(ctx: &Context<'_>, input: MetricsInput) -> Result<MetricSeries, AppError> {
+    let a = actor(ctx)?;
+    if matches!(a.position, Position::Warehouse | Position::CallCenter) {
+        return Err(AppError::Forbidden(
+            "this position does not read sales metrics".into(),
+        ));
+    }
+    let app = app(ctx)?;
+    let query = MetricQuery {
+        metric: input.metric,
+        period: input.period,
+        group_by: {
+            let mut g = input.group_by;
+            g.sort();
+            g.dedup();
+            g
+        },
+        from: input.from,
+        to: input.to,
+        filter: MetricFilter {
+            region_ids: decode_all("Region", &input.region_ids, "regionIds")?,
+            agent_ids: decode_all("Agent", &input.agent_ids, "agentIds")?,
+            salesperson_ids: decode_all("User", &input.salesperson_ids, "salespersonIds")?,
+            product_ids: decode_all("Product", &input.product_ids, "productIds")?,
+            top: input.top.and_then(|t| usize::try_from(t).ok()),
+        },
+    };
+    let scope = a.region_filter();
+    let rows = metrics::compute(app, scope.as_deref(), &query)
+        .await
+        .map_err(|e| match e {
+            MetricError::Unsupported { .. } | MetricError::BadInput(_) => {
+                AppError::BadInput(e.to_string())
+            }
+            MetricError::Db(e) => AppError::Internal(e),
+        })?;
+    Ok(MetricSeries { query, rows })
+}
