@@ -709,10 +709,17 @@ async fn job_waiting(server: &Server, hold: &mut Hold) -> bool {
             else {
                 return false;
             };
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM Jobs WHERE status = 'Running'")
-                .fetch_one(&mut q)
-                .await
-                .unwrap_or(0);
+            // A job the worker has taken: running, or fetched and locked by
+            // it (under the full suite's load the task may not have started
+            // yet when it is killed; either way it is orphaned and must run
+            // again after the restart).
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM Jobs WHERE status = 'Running' \
+                 OR (status = 'Queued' AND lock_by IS NOT NULL)",
+            )
+            .fetch_one(&mut q)
+            .await
+            .unwrap_or(0);
             // Loading and computing this little data takes milliseconds;
             // give it a moment to reach the write.
             if n > 0 {
@@ -763,7 +770,7 @@ e2e!(
         let start = Instant::now();
         while !job_waiting(&server, &mut hold).await {
             assert!(
-                start.elapsed() < Duration::from_secs(20),
+                start.elapsed() < Duration::from_secs(30),
                 "no job reached its write"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
