@@ -569,6 +569,28 @@ fn row(ctx: &Ctx, idx: usize, key: Key, value: Option<f64>, amount_fen: Option<i
     }
 }
 
+/// One row per period and group, every group in every period (one group
+/// without `groupBy`); `value` gives (value, amount in fen).
+fn grid(
+    ctx: &Ctx,
+    mut keys: BTreeSet<Key>,
+    mut value: impl FnMut(usize, &Key) -> (Option<f64>, Option<i64>),
+) -> Result<Vec<MetricRow>, MetricError> {
+    if ctx.q.group_by.is_empty() {
+        keys.insert(Key::default());
+    }
+    let n = ctx.periods.spans.len();
+    check_size(keys.len() * n)?;
+    let mut out = Vec::with_capacity(keys.len() * n);
+    for idx in 0..n {
+        for key in &keys {
+            let (v, amount) = value(idx, key);
+            out.push(row(ctx, idx, *key, v, amount));
+        }
+    }
+    Ok(out)
+}
+
 fn check_size(n: usize) -> Result<(), MetricError> {
     if n > MAX_ROWS {
         return Err(MetricError::BadInput(format!(
@@ -645,23 +667,15 @@ async fn flow_metric(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
             keys.insert(key);
         }
     }
-    if q.group_by.is_empty() {
-        keys.insert(Key::default());
-    }
-    check_size(keys.len() * ctx.periods.spans.len())?;
     let money = is_money(q.metric);
-    let mut out = Vec::new();
-    for idx in 0..ctx.periods.spans.len() {
-        for key in &keys {
-            let v = per.get(&(idx, *key)).copied().unwrap_or(0);
-            out.push(if money {
-                row(ctx, idx, *key, Some(v as f64 / 100.0), Some(v))
-            } else {
-                row(ctx, idx, *key, Some(v as f64), None)
-            });
+    grid(ctx, keys, |idx, key| {
+        let v = per.get(&(idx, *key)).copied().unwrap_or(0);
+        if money {
+            (Some(v as f64 / 100.0), Some(v))
+        } else {
+            (Some(v as f64), None)
         }
-    }
-    Ok(out)
+    })
 }
 
 /// The most period ends whose trailing windows are summed in one scan
@@ -814,39 +828,31 @@ async fn receivables(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
     } else {
         HashMap::new()
     };
-    if q.group_by.is_empty() {
-        keys.insert(Key::default());
-    }
-    check_size(keys.len() * ctx.periods.spans.len())?;
-    let mut out = Vec::new();
-    for idx in 0..ctx.periods.spans.len() {
-        for key in &keys {
-            let f = ar.get(&(idx, *key)).copied().unwrap_or_default();
-            let fen = |v: i64| (Some(v as f64 / 100.0), Some(v));
-            let (value, amount) = match q.metric {
-                Metric::Ar => fen(f[0]),
-                Metric::ArCurrent => fen(f[1]),
-                Metric::ArPastDue1To30 => fen(f[2]),
-                Metric::ArPastDue31To60 => fen(f[3]),
-                Metric::ArPastDue61To90 => fen(f[4]),
-                Metric::ArPastDue91To120 => fen(f[5]),
-                Metric::ArPastDueOver120 => fen(f[6]),
-                m => {
-                    let s = at(sales.get(key), idx) as f64;
-                    let dso = defs::dso(f[0] as f64, s, w);
-                    let best = defs::best_possible_dso(f[1] as f64, s, w);
-                    let v = match m {
-                        Metric::Dso => dso,
-                        Metric::BestPossibleDso => best,
-                        _ => dso.zip(best).map(|(a, b)| a - b),
-                    };
-                    (v, None)
-                }
-            };
-            out.push(row(ctx, idx, *key, value, amount));
-        }
-    }
-    Ok(out)
+    grid(ctx, keys, |idx, key| {
+        let f = ar.get(&(idx, *key)).copied().unwrap_or_default();
+        let fen = |v: i64| (Some(v as f64 / 100.0), Some(v));
+        let (value, amount) = match q.metric {
+            Metric::Ar => fen(f[0]),
+            Metric::ArCurrent => fen(f[1]),
+            Metric::ArPastDue1To30 => fen(f[2]),
+            Metric::ArPastDue31To60 => fen(f[3]),
+            Metric::ArPastDue61To90 => fen(f[4]),
+            Metric::ArPastDue91To120 => fen(f[5]),
+            Metric::ArPastDueOver120 => fen(f[6]),
+            m => {
+                let s = at(sales.get(key), idx) as f64;
+                let dso = defs::dso(f[0] as f64, s, w);
+                let best = defs::best_possible_dso(f[1] as f64, s, w);
+                let v = match m {
+                    Metric::Dso => dso,
+                    Metric::BestPossibleDso => best,
+                    _ => dso.zip(best).map(|(a, b)| a - b),
+                };
+                (v, None)
+            }
+        };
+        (value, amount)
+    })
 }
 
 /// Forecast accuracy (docs/signals.md §2): errors per month × region ×
@@ -940,23 +946,15 @@ async fn forecast(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
         e[3] += f - a;
         keys.insert(key);
     }
-    if q.group_by.is_empty() {
-        keys.insert(Key::default());
-    }
-    check_size(keys.len() * ctx.periods.spans.len())?;
-    let mut out = Vec::new();
-    for idx in 0..ctx.periods.spans.len() {
-        for key in &keys {
-            let e = agg.get(&(idx, *key)).copied().unwrap_or_default();
-            let v = match q.metric {
-                Metric::ForecastUnits => Some(e[0] as f64),
-                Metric::ForecastWape => defs::wape(e[2] as f64, e[1] as f64),
-                _ => defs::bias(e[3] as f64, e[1] as f64),
-            };
-            out.push(row(ctx, idx, *key, v, None));
-        }
-    }
-    Ok(out)
+    grid(ctx, keys, |idx, key| {
+        let e = agg.get(&(idx, *key)).copied().unwrap_or_default();
+        let v = match q.metric {
+            Metric::ForecastUnits => Some(e[0] as f64),
+            Metric::ForecastWape => defs::wape(e[2] as f64, e[1] as f64),
+            _ => defs::bias(e[3] as f64, e[1] as f64),
+        };
+        (v, None)
+    })
 }
 
 /// Cumulative sums up to each period's end (from the beginning of history).
@@ -988,7 +986,7 @@ async fn channel_stock(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
     let q = ctx.q;
     let shipped = cumulative(ctx, &SHIPPED_UNITS, "l.quantity").await?;
     let sold = cumulative(ctx, &SELL_THROUGH, "t.quantity").await?;
-    let mut keys: BTreeSet<Key> = shipped.keys().chain(sold.keys()).map(|k| k.1).collect();
+    let keys: BTreeSet<Key> = shipped.keys().chain(sold.keys()).map(|k| k.1).collect();
     let recent = if q.metric == Metric::WeeksOfSupply {
         trailing(
             ctx,
@@ -1000,25 +998,17 @@ async fn channel_stock(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
     } else {
         HashMap::new()
     };
-    if q.group_by.is_empty() {
-        keys.insert(Key::default());
-    }
-    check_size(keys.len() * ctx.periods.spans.len())?;
-    let mut out = Vec::new();
-    for idx in 0..ctx.periods.spans.len() {
-        for key in &keys {
-            let stock = shipped.get(&(idx, *key)).copied().unwrap_or(0)
-                - sold.get(&(idx, *key)).copied().unwrap_or(0);
-            let v = if q.metric == Metric::ChannelStockUnits {
-                Some(stock as f64)
-            } else {
-                let s = at(recent.get(key), idx);
-                defs::weeks_of_supply(stock as f64, s as f64)
-            };
-            out.push(row(ctx, idx, *key, v, None));
-        }
-    }
-    Ok(out)
+    grid(ctx, keys, |idx, key| {
+        let stock = shipped.get(&(idx, *key)).copied().unwrap_or(0)
+            - sold.get(&(idx, *key)).copied().unwrap_or(0);
+        let v = if q.metric == Metric::ChannelStockUnits {
+            Some(stock as f64)
+        } else {
+            let s = at(recent.get(key), idx);
+            defs::weeks_of_supply(stock as f64, s as f64)
+        };
+        (v, None)
+    })
 }
 
 /// Observed market prices against the list price of their tier:
@@ -1213,18 +1203,10 @@ async fn signals(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
             }
         }
     }
-    if q.group_by.is_empty() {
-        keys.insert(Key::default());
-    }
-    check_size(keys.len() * ctx.periods.spans.len())?;
-    let mut out = Vec::new();
-    for idx in 0..ctx.periods.spans.len() {
-        for key in &keys {
-            let v = agg.get(&(idx, *key)).copied().unwrap_or(0);
-            out.push(row(ctx, idx, *key, Some(v as f64), None));
-        }
-    }
-    Ok(out)
+    grid(ctx, keys, |idx, key| {
+        let v = agg.get(&(idx, *key)).copied().unwrap_or(0);
+        (Some(v as f64), None)
+    })
 }
 
 #[cfg(test)]
