@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod notify;
 pub mod numbering;
 pub mod outbox;
+pub mod pgcopy;
 pub mod reports;
 pub mod risk;
 pub mod risk_feed;

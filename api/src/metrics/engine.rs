@@ -752,16 +752,15 @@ async fn receivables(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
         "o.id AS oid".to_owned(),
         "o.total_fen AS total".to_owned(),
         "o.shipped_on AS shipped".to_owned(),
-        "MIN(r.due_on) AS due".to_owned(),
+        "r.due_on AS due".to_owned(),
     ]);
-    let n = sel.len();
+    // An order has at most one receivable (receivables.order_id is unique).
     let sql = format!(
         "SELECT {} FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
-         WHERE o.shipped_on IS NOT NULL AND o.shipped_on <= {}{} GROUP BY {}",
+         WHERE o.shipped_on IS NOT NULL AND o.shipped_on <= {}{}",
         sel.join(", "),
         lit(q.to),
         filters(ctx, &ORDER_COLS),
-        (1..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
     );
     struct Rec {
         key: Key,

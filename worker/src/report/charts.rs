@@ -82,6 +82,9 @@ pub fn thousands(v: f64) -> String {
     }
 }
 
+/// Right margin of charts whose last x label sits on the plot's edge.
+const RIGHT_ROOM: u32 = 30;
+
 fn index_label(labels: &[String], x: f64) -> String {
     if (x - x.round()).abs() > 1e-6 || x < 0.0 {
         return String::new();
@@ -125,8 +128,11 @@ pub fn ar_dso(points: &[TrendPoint]) -> anyhow::Result<Vec<u8>> {
         ];
         for (area, values, color) in series {
             let y_max = top(values.iter().flatten().copied());
+            // The last date label is centred on the right edge of the plot:
+            // leave it room (about half a label) on the right.
             let mut chart = ChartBuilder::on(area)
                 .margin(10)
+                .margin_right(RIGHT_ROOM)
                 .x_label_area_size(24)
                 .y_label_area_size(80)
                 .build_cartesian_2d(0f64..(n - 1) as f64, 0f64..y_max)
@@ -298,6 +304,33 @@ mod tests {
             assert!(png.len() > 1000);
         }
         assert_eq!(thousands(1234567.4), "1,234,567");
+    }
+
+    /// Nothing is drawn in the last columns of the image: a label cut by the
+    /// border (the last week's date once was) would touch them.
+    #[test]
+    fn ar_dso_labels_fit_inside_the_image() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default();
+        let points: Vec<TrendPoint> = (0..13)
+            .map(|i| TrendPoint {
+                week_end: d - chrono::Duration::days(7 * (12 - i)),
+                ar_fen: Some(1_000_000 + i * 50_000),
+                dso: Some(30.0 + i as f64),
+            })
+            .collect();
+        let png = ar_dso(&points).unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let (w, h) = (info.width as usize, info.height as usize);
+        for y in 0..h {
+            for x in w - 3..w {
+                let px = &buf[(y * w + x) * 3..(y * w + x) * 3 + 3];
+                assert_eq!(px, [255, 255, 255], "pixel ({x}, {y}) is drawn on");
+            }
+        }
         assert_eq!(thousands(-999.0), "-999");
     }
 }

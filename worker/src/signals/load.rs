@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::TryStreamExt;
 use polars::prelude::*;
+use salesguard_api::pgcopy::{copy_rows, Tuple};
 use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::Row;
 
@@ -186,8 +187,29 @@ macro_rules! cells {
         }
     };
 }
-cells!(sqlx::postgres::PgRow);
 cells!(sqlx::sqlite::SqliteRow);
+
+impl Cells for Tuple<'_> {
+    fn i64(&self, i: usize) -> anyhow::Result<i64> {
+        Tuple::i64(self, i)
+    }
+    fn opt_i64(&self, i: usize) -> anyhow::Result<Option<i64>> {
+        Tuple::opt_i64(self, i)
+    }
+    fn text(&self, i: usize) -> anyhow::Result<String> {
+        Ok(self.str(i)?.to_owned())
+    }
+    fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>> {
+        Ok(self.opt_str(i)?.map(str::to_owned))
+    }
+    fn date(&self, i: usize) -> anyhow::Result<NaiveDate> {
+        Ok(date_of(self.day(i)?))
+    }
+    fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>> {
+        DateTime::from_timestamp_micros(self.micros(i)?)
+            .ok_or_else(|| anyhow::anyhow!("column {i}: a timestamp out of range"))
+    }
+}
 
 /// Streams the rows of `sql` into `f`.
 async fn each<F>(db: &DatabaseConnection, sql: &str, mut f: F) -> anyhow::Result<()>
@@ -196,11 +218,8 @@ where
 {
     match db.get_database_backend() {
         DbBackend::Postgres => {
-            let pool = db.get_postgres_connection_pool();
-            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).fetch(pool);
-            while let Some(r) = rows.try_next().await? {
-                f(&r)?;
-            }
+            // Binary COPY: no per-row message decoding or allocation.
+            copy_rows(db.get_postgres_connection_pool(), sql, |t| f(t)).await?;
         }
         _ => {
             let pool = db.get_sqlite_connection_pool();
