@@ -158,9 +158,14 @@ trait Cells {
     fn i64(&self, i: usize) -> anyhow::Result<i64>;
     fn opt_i64(&self, i: usize) -> anyhow::Result<Option<i64>>;
     fn text(&self, i: usize) -> anyhow::Result<String>;
-    fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>>;
     fn date(&self, i: usize) -> anyhow::Result<NaiveDate>;
     fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>>;
+    /// A nullable text, borrowed from the row.
+    fn opt_str(&self, i: usize) -> anyhow::Result<Option<&str>>;
+    /// A date as a day number (days since 1970-01-01).
+    fn day(&self, i: usize) -> anyhow::Result<i32> {
+        Ok(day_of(self.date(i)?))
+    }
 }
 
 macro_rules! cells {
@@ -175,14 +180,14 @@ macro_rules! cells {
             fn text(&self, i: usize) -> anyhow::Result<String> {
                 Ok(self.try_get::<String, _>(i)?)
             }
-            fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>> {
-                Ok(self.try_get::<Option<String>, _>(i)?)
-            }
             fn date(&self, i: usize) -> anyhow::Result<NaiveDate> {
                 Ok(self.try_get::<NaiveDate, _>(i)?)
             }
             fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>> {
                 Ok(self.try_get::<DateTime<Utc>, _>(i)?)
+            }
+            fn opt_str(&self, i: usize) -> anyhow::Result<Option<&str>> {
+                Ok(self.try_get::<Option<&str>, _>(i)?)
             }
         }
     };
@@ -199,11 +204,14 @@ impl Cells for Tuple<'_> {
     fn text(&self, i: usize) -> anyhow::Result<String> {
         Ok(self.str(i)?.to_owned())
     }
-    fn opt_text(&self, i: usize) -> anyhow::Result<Option<String>> {
-        Ok(self.opt_str(i)?.map(str::to_owned))
-    }
     fn date(&self, i: usize) -> anyhow::Result<NaiveDate> {
-        Ok(date_of(self.day(i)?))
+        Ok(date_of(Tuple::day(self, i)?))
+    }
+    fn opt_str(&self, i: usize) -> anyhow::Result<Option<&str>> {
+        Tuple::opt_str(self, i)
+    }
+    fn day(&self, i: usize) -> anyhow::Result<i32> {
+        Tuple::day(self, i)
     }
     fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>> {
         DateTime::from_timestamp_micros(self.micros(i)?)
@@ -243,13 +251,36 @@ where
     Column::new(name.into(), v)
 }
 
-/// Loads the inputs for a computation as of `as_of` (business day).
-pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
-    let day = |t: DateTime<Utc>| day_of(t.with_timezone(&tz).date_naive());
+/// Runs a table's load as a task of its own, so the tables load side by
+/// side (on PostgreSQL each on its own connection, the server producing
+/// rows while this process parses them).
+async fn task<T, F>(what: &'static str, f: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    tokio::spawn(f)
+        .await
+        .with_context(|| format!("loading {what}"))?
+        .with_context(|| what.to_owned())
+}
 
+/// A nullable text column, built in place (no `String` per row).
+fn str_col(name: &str) -> StringChunkedBuilder {
+    StringChunkedBuilder::new(name.into(), 0)
+}
+
+type Dims = (
+    HashMap<i64, RegionDim>,
+    HashMap<i64, AgentDim>,
+    HashMap<i64, String>,
+    HashMap<i64, String>,
+);
+
+async fn load_dims(db: DatabaseConnection) -> anyhow::Result<Dims> {
     let mut regions = HashMap::new();
     each(
-        db,
+        &db,
         "SELECT id, parent_id, code, name, market_capacity FROM regions",
         |r| {
             regions.insert(
@@ -266,7 +297,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
     .await
     .context("regions")?;
     let mut agents = HashMap::new();
-    each(db, "SELECT id, region_id, code, name FROM agents", |r| {
+    each(&db, "SELECT id, region_id, code, name FROM agents", |r| {
         agents.insert(
             r.i64(0)?,
             AgentDim {
@@ -279,25 +310,29 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
     .await
     .context("agents")?;
     let mut people = HashMap::new();
-    each(db, "SELECT id, display_name FROM users", |r| {
+    each(&db, "SELECT id, display_name FROM users", |r| {
         people.insert(r.i64(0)?, r.text(1)?);
         Ok(())
     })
     .await
     .context("users")?;
     let mut products = HashMap::new();
-    each(db, "SELECT id, sku, name FROM products", |r| {
+    each(&db, "SELECT id, sku, name FROM products", |r| {
         products.insert(r.i64(0)?, format!("{} {}", r.text(1)?, r.text(2)?));
         Ok(())
     })
     .await
     .context("products")?;
+    Ok((regions, agents, people, products))
+}
 
-    // Shipped orders.
+/// Shipped orders.
+async fn load_orders(db: DatabaseConnection, tz: Tz) -> anyhow::Result<DataFrame> {
+    let day = |t: DateTime<Utc>| day_of(t.with_timezone(&tz).date_naive());
     let (mut o_id, mut o_agent, mut o_region, mut o_sp, mut o_total, mut o_day, mut o_month) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at \
          FROM sales_orders o JOIN shipments s ON s.order_id = o.id",
         |r| {
@@ -312,9 +347,8 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
             Ok(())
         },
     )
-    .await
-    .context("orders")?;
-    let orders = frame(vec![
+    .await?;
+    frame(vec![
         c("order_id", o_id),
         c("agent_id", o_agent),
         c("region_id", o_region),
@@ -322,11 +356,13 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
         c("total_fen", o_total),
         c("ship_day", o_day),
         c("ship_month", o_month),
-    ])?;
+    ])
+}
 
+async fn load_lines(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
     let (mut l_order, mut l_product, mut l_qty, mut l_price) = (vec![], vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
          FROM order_lines l JOIN shipments s ON s.order_id = l.order_id",
         |r| {
@@ -337,38 +373,42 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
             Ok(())
         },
     )
-    .await
-    .context("order lines")?;
-    let lines = frame(vec![
+    .await?;
+    frame(vec![
         c("order_id", l_order),
         c("product_id", l_product),
         c("qty", l_qty),
         c("price_fen", l_price),
-    ])?;
+    ])
+}
 
+async fn load_payments(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
     let (mut p_order, mut p_amount, mut p_day) = (vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT order_id, amount_fen, received_on FROM payments",
         |r| {
             p_order.push(r.i64(0)?);
             p_amount.push(r.i64(1)?);
-            p_day.push(day_of(r.date(2)?));
+            p_day.push(r.day(2)?);
             Ok(())
         },
     )
-    .await
-    .context("payments")?;
-    let payments = frame(vec![
+    .await?;
+    frame(vec![
         c("order_id", p_order),
         c("amount_fen", p_amount),
         c("day", p_day),
-    ])?;
+    ])
+}
 
+async fn load_receivables(
+    db: DatabaseConnection,
+) -> anyhow::Result<(DataFrame, HashMap<i64, String>)> {
     let (mut r_order, mut r_agent, mut r_out, mut r_due) = (vec![], vec![], vec![], vec![]);
     let mut order_numbers = HashMap::new();
     each(
-        db,
+        &db,
         "SELECT r.order_id, r.agent_id, r.outstanding_fen, r.due_on, o.number \
          FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
          WHERE r.outstanding_fen > 0",
@@ -377,93 +417,97 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
             r_order.push(order);
             r_agent.push(r.i64(1)?);
             r_out.push(r.i64(2)?);
-            r_due.push(day_of(r.date(3)?));
+            r_due.push(r.day(3)?);
             order_numbers.insert(order, r.text(4)?);
             Ok(())
         },
     )
-    .await
-    .context("receivables")?;
-    let receivables = frame(vec![
+    .await?;
+    let df = frame(vec![
         c("order_id", r_order),
         c("agent_id", r_agent),
         c("outstanding_fen", r_out),
         c("due_day", r_due),
     ])?;
+    Ok((df, order_numbers))
+}
 
-    let mut s = (
-        vec![],
-        vec![],
-        vec![],
-        Vec::<Option<String>>::new(),
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
+async fn load_sell(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+    let (mut id, mut agent, mut product, mut qty, mut price, mut region, mut day) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut serial = str_col("serial");
     each(
-        db,
+        &db,
         "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
          FROM sell_through",
         |r| {
-            s.0.push(r.i64(0)?);
-            s.1.push(r.i64(1)?);
-            s.2.push(r.i64(2)?);
-            s.3.push(r.opt_text(3)?);
-            s.4.push(r.i64(4)?);
-            s.5.push(r.i64(5)?);
-            s.6.push(r.i64(6)?);
-            s.7.push(day_of(r.date(7)?));
+            id.push(r.i64(0)?);
+            agent.push(r.i64(1)?);
+            product.push(r.i64(2)?);
+            serial.append_option(r.opt_str(3)?);
+            qty.push(r.i64(4)?);
+            price.push(r.i64(5)?);
+            region.push(r.i64(6)?);
+            day.push(r.day(7)?);
             Ok(())
         },
     )
-    .await
-    .context("sell-through")?;
-    let sell = frame(vec![
-        c("id", s.0),
-        c("agent_id", s.1),
-        c("product_id", s.2),
-        c("serial", s.3),
-        c("qty", s.4),
-        c("price_fen", s.5),
-        c("region_id", s.6),
-        c("day", s.7),
-    ])?;
+    .await?;
+    frame(vec![
+        c("id", id),
+        c("agent_id", agent),
+        c("product_id", product),
+        serial.finish().into_column(),
+        c("qty", qty),
+        c("price_fen", price),
+        c("region_id", region),
+        c("day", day),
+    ])
+}
 
-    let (mut g_id, mut g_serial, mut g_region, mut g_day) = (vec![], vec![], vec![], vec![]);
+async fn load_sightings(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+    let (mut g_id, mut g_region, mut g_day) = (vec![], vec![], vec![]);
+    let mut g_serial = str_col("serial");
     each(
-        db,
+        &db,
         "SELECT id, serial, region_id, seen_on FROM unit_sightings",
         |r| {
             g_id.push(r.i64(0)?);
-            g_serial.push(r.text(1)?);
+            g_serial.append_option(r.opt_str(1)?);
             g_region.push(r.i64(2)?);
-            g_day.push(day_of(r.date(3)?));
+            g_day.push(r.day(3)?);
             Ok(())
         },
     )
-    .await
-    .context("unit sightings")?;
-    let sightings = frame(vec![
+    .await?;
+    frame(vec![
         c("id", g_id),
-        c("serial", g_serial),
+        g_serial.finish().into_column(),
         c("region_id", g_region),
         c("day", g_day),
-    ])?;
+    ])
+}
 
-    let (mut u_serial, mut u_agent) = (vec![], vec![]);
-    each(db, "SELECT serial, agent_id FROM serial_units", |r| {
-        u_serial.push(r.text(0)?);
+async fn load_units(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+    let mut u_serial = str_col("serial");
+    let mut u_agent = vec![];
+    each(&db, "SELECT serial, agent_id FROM serial_units", |r| {
+        u_serial.append_option(r.opt_str(0)?);
         u_agent.push(r.i64(1)?);
         Ok(())
     })
-    .await
-    .context("serial units")?;
-    let units = frame(vec![c("serial", u_serial), c("owner_agent_id", u_agent)])?;
+    .await?;
+    frame(vec![
+        u_serial.finish().into_column(),
+        c("owner_agent_id", u_agent),
+    ])
+}
 
+/// Forecasts, price observations and the price list (small tables).
+async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFrame, DataFrame)> {
     let mut f = (vec![], vec![], vec![], vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT id, period, region_id, product_id, salesperson_id, quantity FROM forecasts",
         |r| {
             let Some(month) = month_of_period(&r.text(1)?) else {
@@ -491,7 +535,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
 
     let mut p = (vec![], vec![], vec![], vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations",
         |r| {
             p.0.push(r.i64(0)?);
@@ -499,7 +543,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
             p.2.push(r.i64(2)?);
             p.3.push(r.text(3)?);
             p.4.push(r.i64(4)?);
-            p.5.push(day_of(r.date(5)?));
+            p.5.push(r.day(5)?);
             Ok(())
         },
     )
@@ -516,7 +560,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
 
     let (mut fl_product, mut fl_tier, mut fl_floor) = (vec![], vec![], vec![]);
     each(
-        db,
+        &db,
         "SELECT product_id, tier, floor_fen FROM price_list",
         |r| {
             fl_product.push(r.i64(0)?);
@@ -532,8 +576,34 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
         c("tier", fl_tier),
         c("floor_fen", fl_floor),
     ])?;
-    let _ = as_of;
+    Ok((forecasts, prices, floors))
+}
 
+/// Loads the inputs for a computation as of `as_of` (business day): each
+/// table in a task of its own, side by side.
+pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
+    let _ = as_of;
+    let (
+        (regions, agents, people, products),
+        orders,
+        lines,
+        payments,
+        (receivables, order_numbers),
+        sell,
+        sightings,
+        units,
+        (forecasts, prices, floors),
+    ) = tokio::try_join!(
+        task("regions, agents, users, products", load_dims(db.clone())),
+        task("orders", load_orders(db.clone(), tz)),
+        task("order lines", load_lines(db.clone())),
+        task("payments", load_payments(db.clone())),
+        task("receivables", load_receivables(db.clone())),
+        task("sell-through", load_sell(db.clone())),
+        task("unit sightings", load_sightings(db.clone())),
+        task("serial units", load_units(db.clone())),
+        task("forecasts and prices", load_plans(db.clone())),
+    )?;
     Ok(Inputs {
         orders,
         lines,
