@@ -91,6 +91,11 @@ fn key_of(s: &Signal) -> Key {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    // RUST_LOG=salesguard_worker=debug prints the time of each part.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let a = args()?;
     let settings = Settings::default();
     let tz = settings.tz()?;

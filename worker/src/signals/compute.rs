@@ -163,12 +163,20 @@ pub fn compute(inp: &Inputs, as_of: NaiveDate, th: &SignalSettings) -> anyhow::R
         lo,
     };
     let mut out = vec![];
-    receivables(&ctx, &mut out).context("receivables")?;
-    forecasts(&ctx, &mut out).context("forecast deviation")?;
-    prices(&ctx, &mut out).context("price inversion")?;
-    diversion(&ctx, &mut out).context("goods diversion")?;
-    capacity(&ctx, &mut out).context("purchases over capacity")?;
-    stock(&ctx, &mut out).context("channel stock")?;
+    type Part = fn(&Ctx, &mut Vec<Signal>) -> anyhow::Result<()>;
+    let parts: [(&str, Part); 6] = [
+        ("receivables", receivables),
+        ("forecast deviation", forecasts),
+        ("price inversion", prices),
+        ("goods diversion", diversion),
+        ("purchases over capacity", capacity),
+        ("channel stock", stock),
+    ];
+    for (name, part) in parts {
+        let t = std::time::Instant::now();
+        part(&ctx, &mut out).context(name)?;
+        tracing::debug!(part = name, secs = t.elapsed().as_secs_f64(), "signals computed");
+    }
     out.sort_by_key(|s| s.fingerprint());
     Ok(out)
 }
