@@ -57,6 +57,10 @@ impl AppState {
                 "filled in the business day of earlier shipments"
             );
         }
+        let n = crate::metrics::backfill_ar_entries(&app.db).await?;
+        if n > 0 {
+            tracing::info!(orders = n, "filled in the AR entries of earlier orders");
+        }
         Ok(app)
     }
 }

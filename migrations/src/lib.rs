@@ -10,6 +10,7 @@ mod m20261129_000005_jobs;
 mod m20261129_000006_risk_signals;
 mod m20261129_000007_metrics;
 mod m20261129_000008_reports;
+mod m20261129_000009_ar_entries;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_risk_signals::Migration),
             Box::new(m20261129_000007_metrics::Migration),
             Box::new(m20261129_000008_reports::Migration),
+            Box::new(m20261129_000009_ar_entries::Migration),
         ]
     }
 }

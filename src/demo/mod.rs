@@ -129,7 +129,10 @@ pub async fn run(app: AppState, args: DemoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let report = if args.bulk {
-        bulk::load(&app, &world).await?
+        let report = bulk::load(&app, &world).await?;
+        // The bulk writer skips the workflow steps that write AR entries.
+        salesguard_api::metrics::backfill_ar_entries(&app.db).await?;
+        report
     } else {
         workflow::load(&app, &world).await?
     };

@@ -408,3 +408,97 @@ e2e!(
         );
     }
 );
+
+e2e!(
+    ar_counts_each_payment_from_its_day_and_is_refilled_for_earlier_orders,
+    |server: Server, w: World| async move {
+        use salesguard::testkit::chain::ok;
+        use salesguard_entities::model::ar_entry;
+        use sea_orm::EntityTrait;
+        // 10 × 100.00: 300.00 received at T−2, the rest shipped on an
+        // exception recorded today but dated T−5, 200.00 received today.
+        // AR: T−6 0; T−5…T−3 1,000 (the T−2 payment not yet received);
+        // T−2, T−1 700; T 500.
+        let team = &w.north;
+        let order = ok(
+            &team.sales,
+            "salesOrderCreate",
+            json!({"agentId": team.agent, "paymentTermsDays": 30,
+                   "lines": [{"productId": w.product, "quantity": 10, "unitPrice": "100.00"}]}),
+        )
+        .await
+        .expect("file");
+        let order = w
+            .advance_to(team, order, "salesOrderForwardToFinance")
+            .await
+            .expect("to finance");
+        let id = order["id"].clone();
+        let pay = |amount: &str, on: String| json!({"orderId": id, "amount": amount, "receivedOn": on, "reference": "BANK"});
+        ok(&w.finance, "paymentRecord", pay("300.00", day(2)))
+            .await
+            .expect("first payment");
+        ok(
+            &w.management,
+            "shipmentExceptionApprove",
+            json!({"orderId": id, "amount": "700.00", "reason": "Key agent",
+                   "expiresAt": (chrono::Utc::now() + Duration::days(1)).to_rfc3339()}),
+        )
+        .await
+        .expect("exception");
+        let order = ok(
+            &team.assistant,
+            "shippingNoticeIssue",
+            json!({"orderId": id, "warehouseId": w.warehouse}),
+        )
+        .await
+        .expect("notice");
+        ok(
+            &w.warehouse_keeper,
+            "shipmentShip",
+            json!({"noticeNumber": order["shippingNotice"]["number"],
+                   "verificationCode": order["shippingNotice"]["verificationCode"],
+                   "carrier": "SF", "trackingNumber": "SF1",
+                   "shippedAt": (chrono::Utc::now() - Duration::days(5)).to_rfc3339()}),
+        )
+        .await
+        .expect("ship");
+        ok(&w.finance, "paymentRecord", pay("200.00", day(0)))
+            .await
+            .expect("second payment");
+
+        let ar = json!({"metric": "AR", "period": "DAY", "from": day(6), "to": day(0)});
+        let series = |pts: Vec<Value>| -> Vec<String> {
+            pts.iter()
+                .map(|p| p["amount"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let expected: Vec<String> = [
+            "0.00", "1000.00", "1000.00", "1000.00", "700.00", "700.00", "500.00",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(series(points(&w.management, ar.clone()).await), expected);
+
+        // As if the order had shipped before the AR entries existed.
+        ar_entry::Entity::delete_many()
+            .exec(&server.app.db.write)
+            .await
+            .expect("clear");
+        assert_eq!(
+            points(&w.management, ar.clone()).await.last().expect("T")["amount"],
+            "0.00"
+        );
+        let n = salesguard_api::metrics::backfill_ar_entries(&server.app.db)
+            .await
+            .expect("backfill");
+        assert_eq!(n, 1);
+        assert_eq!(series(points(&w.management, ar).await), expected);
+        assert_eq!(
+            salesguard_api::metrics::backfill_ar_entries(&server.app.db)
+                .await
+                .expect("again"),
+            0
+        );
+    }
+);

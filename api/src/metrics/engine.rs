@@ -741,79 +741,58 @@ fn at(v: Option<&Vec<i64>>, idx: usize) -> i64 {
     v.and_then(|v| v.get(idx).copied()).unwrap_or(0)
 }
 
-/// Receivables at each period's end: AR, aging, DSO (docs/signals.md §1).
-/// Only orders shipped without full payment (they have a receivable) can
-/// have AR: every other order was paid in full before it shipped.
+const AR_COLS: Cols = Cols {
+    region: "e.region_id",
+    agent: Some("e.agent_id"),
+    salesperson: Some("e.salesperson_id"),
+    product: None,
+};
+
+/// Receivables at each period's end: AR, aging, DSO (docs/signals.md §1),
+/// summed from the AR movements (`ar_entries`): an order's open amount at a
+/// day is its total less the payments received by then, from the day it
+/// shipped. (The definition's floor at zero never applies: a payment above
+/// what is still due is refused.)
 async fn receivables(ctx: &Ctx<'_>) -> Result<Vec<MetricRow>, MetricError> {
     let q = ctx.q;
     let w = u32::try_from(ctx.app.settings.signals.ar_window_days).unwrap_or(90);
-    let mut sel = key_select(q, &ORDER_COLS);
-    sel.extend([
-        "o.id AS oid".to_owned(),
-        "o.total_fen AS total".to_owned(),
-        "o.shipped_on AS shipped".to_owned(),
-        "r.due_on AS due".to_owned(),
-    ]);
-    // An order has at most one receivable (receivables.order_id is unique).
+    let mut sel = key_select(q, &AR_COLS);
+    sel.extend(["e.due_on AS due".to_owned(), "e.entry_on AS d".to_owned()]);
+    let n = sel.len();
+    sel.push("CAST(SUM(e.amount_fen) AS BIGINT) AS v".to_owned());
     let sql = format!(
-        "SELECT {} FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
-         WHERE o.shipped_on IS NOT NULL AND o.shipped_on <= {}{}",
+        "SELECT {} FROM ar_entries e WHERE e.entry_on <= {}{} GROUP BY {}",
         sel.join(", "),
         lit(q.to),
-        filters(ctx, &ORDER_COLS),
+        filters(ctx, &AR_COLS),
+        (1..=n)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    struct Rec {
-        key: Key,
-        total: i64,
-        shipped: NaiveDate,
-        due: NaiveDate,
-        pays: Vec<(NaiveDate, i64)>,
-    }
-    let mut recs: HashMap<i64, Rec> = HashMap::new();
-    for r in query(ctx, sql).await? {
-        let oid: i64 = r.try_get("", "oid").map_err(db_err)?;
-        recs.insert(
-            oid,
-            Rec {
-                key: key_of(q, &r)?,
-                total: r.try_get("", "total").map_err(db_err)?,
-                shipped: date_at(&r, "shipped")?,
-                due: date_at(&r, "due")?,
-                pays: Vec::new(),
-            },
-        );
-    }
-    if !recs.is_empty() {
-        let sql = format!(
-            "SELECT p.order_id AS oid, p.received_on AS d, p.amount_fen AS v FROM payments p \
-             WHERE p.received_on <= {} AND p.order_id IN (SELECT order_id FROM receivables)",
-            lit(q.to)
-        );
-        for r in query(ctx, sql).await? {
-            let oid: i64 = r.try_get("", "oid").map_err(db_err)?;
-            if let Some(rec) = recs.get_mut(&oid) {
-                rec.pays
-                    .push((date_at(&r, "d")?, r.try_get("", "v").map_err(db_err)?));
-            }
-        }
-    }
-    // AR and aging per (period, key).
+    let ends: Vec<NaiveDate> = ctx.periods.ends().map(|(_, e)| e).collect();
+    // AR and aging per (period, key): each movement counts at every period
+    // end on or after its day, in the aging bucket of its due date there.
     let mut ar: HashMap<(usize, Key), [i64; 7]> = HashMap::new();
     let mut keys: BTreeSet<Key> = BTreeSet::new();
-    for (idx, end) in ctx.periods.ends() {
-        for rec in recs.values() {
-            if rec.shipped > end {
-                continue;
-            }
-            let paid: i64 = rec.pays.iter().filter(|p| p.0 <= end).map(|p| p.1).sum();
-            let open = (rec.total - paid).max(0);
-            if open == 0 {
-                continue;
-            }
-            let e = ar.entry((idx, rec.key)).or_default();
-            e[0] += open;
-            e[1 + defs::aging_bucket((end - rec.due).num_days())] += open;
-            keys.insert(rec.key);
+    for r in query(ctx, sql).await? {
+        let key = key_of(q, &r)?;
+        let (due, day) = (date_at(&r, "due")?, date_at(&r, "d")?);
+        let v: i64 = r
+            .try_get::<Option<i64>>("", "v")
+            .map_err(db_err)?
+            .unwrap_or(0);
+        let first = ends.partition_point(|e| *e < day);
+        for (idx, end) in ends.iter().enumerate().skip(first) {
+            let e = ar.entry((idx, key)).or_default();
+            e[0] += v;
+            e[1 + defs::aging_bucket((*end - due).num_days())] += v;
+        }
+    }
+    // Groups with nothing open at any end are left out, as before.
+    for ((_, key), f) in &ar {
+        if f[0] != 0 {
+            keys.insert(*key);
         }
     }
     let needs_sales = matches!(

@@ -226,3 +226,49 @@ pub async fn backfill_shipped_on(app: &AppState) -> anyhow::Result<u64> {
         done += batch.len() as u64;
     }
 }
+
+/// Writes the AR movements (`ar_entries`) of the orders with a receivable
+/// that have none: orders shipped before the table existed, or loaded in
+/// bulk. Same entries as the shipment and payment steps write: `+` the
+/// total on the day of shipment, `−` each payment on the later of its
+/// receipt and the shipment. Returns the orders filled in.
+pub async fn backfill_ar_entries(db: &crate::db::Db) -> anyhow::Result<u64> {
+    use anyhow::Context as _;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    const MISSING: &str = "FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
+        WHERE o.shipped_on IS NOT NULL \
+        AND NOT EXISTS (SELECT 1 FROM ar_entries e WHERE e.order_id = r.order_id)";
+    let be = db.write.get_database_backend();
+    let count = db
+        .read
+        .query_one_raw(Statement::from_string(
+            be,
+            format!("SELECT COUNT(*) AS n {MISSING}"),
+        ))
+        .await
+        .context("orders without AR entries")?;
+    let n: i64 = match count {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    if n == 0 {
+        return Ok(0);
+    }
+    // One statement: both parts see the table as it was before it.
+    let sql = format!(
+        "INSERT INTO ar_entries (order_id, region_id, agent_id, salesperson_id, due_on, entry_on, amount_fen) \
+         SELECT o.id, o.region_id, o.agent_id, o.salesperson_id, r.due_on, o.shipped_on, o.total_fen {MISSING} \
+         UNION ALL \
+         SELECT o.id, o.region_id, o.agent_id, o.salesperson_id, r.due_on, \
+           CASE WHEN p.received_on > o.shipped_on THEN p.received_on ELSE o.shipped_on END, -p.amount_fen \
+         FROM receivables r JOIN sales_orders o ON o.id = r.order_id JOIN payments p ON p.order_id = o.id \
+         WHERE o.shipped_on IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM ar_entries e WHERE e.order_id = r.order_id)"
+    );
+    db.write
+        .execute_raw(Statement::from_string(be, sql))
+        .await
+        .context("filling in AR entries")?;
+    Ok(n as u64)
+}

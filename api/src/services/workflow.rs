@@ -17,9 +17,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use salesguard_entities::model::{
-    agent, contract, invoice, invoice_info, order_line, payment, product, receivable, sales_order,
-    serial_unit, shipment, shipment_exception, shipping_notice, stock_level, stock_movement,
-    warehouse,
+    agent, ar_entry, contract, invoice, invoice_info, order_line, payment, product, receivable,
+    sales_order, serial_unit, shipment, shipment_exception, shipping_notice, stock_level,
+    stock_movement, warehouse,
 };
 use salesguard_entities::rules::docnum::business_day;
 use salesguard_entities::rules::money::MAX_FEN;
@@ -721,6 +721,10 @@ pub async fn payment_record(
         .one(&run.txn)
         .await?
     {
+        let on = order
+            .shipped_on
+            .map_or(received_on, |s| Ord::max(s, received_on));
+        ar_entry(run, &order, r.due_on, on, -amount).await?;
         let pay_down = std::cmp::min(amount, r.outstanding_fen);
         if pay_down > 0 {
             let left = r.outstanding_fen - pay_down;
@@ -1158,6 +1162,17 @@ pub async fn shipment_ship(
             }
             .insert(&run.txn)
             .await?;
+            // AR movements: the total now, each earlier payment on the later
+            // of its receipt and the shipment.
+            ar_entry(run, &order, due_on, shipped_on, order.total_fen).await?;
+            let earlier = payment::Entity::find()
+                .filter(payment::Column::OrderId.eq(order.id))
+                .all(&run.txn)
+                .await?;
+            for p in earlier {
+                let on = Ord::max(p.received_on, shipped_on);
+                ar_entry(run, &order, due_on, on, -p.amount_fen).await?;
+            }
         }
         let used = shipment_exception::Entity::update_many()
             .col_expr(shipment_exception::Column::UsedAt, Expr::value(run.now))
@@ -1492,4 +1507,28 @@ pub async fn order_archive(run: &mut StepRun, input: OrderStepInput) -> Result<i
     let msg = format!("Order {} archived", order.number);
     notify_order(run, &after, "ARCHIVED", msg, &[Position::Management]).await?;
     Ok(order.id)
+}
+
+/// Writes a movement of accounts receivable of an order that has a
+/// receivable (`ar_entries`, docs/metrics.md).
+async fn ar_entry(
+    run: &StepRun,
+    order: &sales_order::Model,
+    due_on: NaiveDate,
+    entry_on: NaiveDate,
+    amount_fen: i64,
+) -> Result<(), ServiceError> {
+    ar_entry::ActiveModel {
+        order_id: Set(order.id),
+        region_id: Set(order.region_id),
+        agent_id: Set(order.agent_id),
+        salesperson_id: Set(order.salesperson_id),
+        due_on: Set(due_on),
+        entry_on: Set(entry_on),
+        amount_fen: Set(amount_fen),
+        ..Default::default()
+    }
+    .insert(&run.txn)
+    .await?;
+    Ok(())
 }

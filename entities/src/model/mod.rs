@@ -1,6 +1,7 @@
 //! sea-orm entities for the tables created by the foundation migration.
 
 pub mod agent;
+pub mod ar_entry;
 pub mod audit_head;
 pub mod audit_log;
 pub mod contract;

@@ -175,7 +175,11 @@ pub fn compute(inp: &Inputs, as_of: NaiveDate, th: &SignalSettings) -> anyhow::R
     for (name, part) in parts {
         let t = std::time::Instant::now();
         part(&ctx, &mut out).context(name)?;
-        tracing::debug!(part = name, secs = t.elapsed().as_secs_f64(), "signals computed");
+        tracing::debug!(
+            part = name,
+            secs = t.elapsed().as_secs_f64(),
+            "signals computed"
+        );
     }
     out.sort_by_key(|s| s.fingerprint());
     Ok(out)
