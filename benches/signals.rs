@@ -121,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         let t0 = Instant::now();
         let inputs = signals::load(&db.read, tz, as_of).await?;
         let load_s = t0.elapsed().as_secs_f64();
+        let load_peak = peak_rss_mib();
         let t1 = Instant::now();
         let rows = inputs.rows();
         let th2 = th.clone();
@@ -129,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         let compute_s = t1.elapsed().as_secs_f64();
         let total = t0.elapsed().as_secs_f64();
         println!(
-            "polars run {}: load {load_s:.2} s ({rows} rows), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
+            "polars run {}: load {load_s:.2} s ({rows} rows, peak RSS {load_peak:.0} MiB), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
             i + 1,
             computed.len(),
             peak_rss_mib()

@@ -181,6 +181,46 @@ e2e!(
                     .expect("T−42");
                 assert!(close(&p["value"], 90.0), "{p}");
             }
+            // The compact shape: a row per region with a value per period,
+            // the same numbers as the points.
+            let mut series = range("DSO", &["REGION"]);
+            series["period"] = json!(period);
+            series["from"] = json!(day(from));
+            let d = m
+                .data(
+                    "query($i:MetricsInput!){metrics(input:$i){periods{start end} groups{regionId values amounts isInfinite}}}",
+                    json!({ "i": series }),
+                )
+                .await
+                .expect("groups");
+            let periods = d["metrics"]["periods"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let groups = d["metrics"]["groups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(groups.len() * periods.len(), ps.len(), "{period}");
+            assert_eq!(periods.last().expect("periods")["end"], json!(day(0)));
+            for p in &ps {
+                let col = periods
+                    .iter()
+                    .position(|x| x["start"] == p["periodStart"])
+                    .expect("period of the point");
+                let g = groups
+                    .iter()
+                    .find(|g| g["regionId"] == p["regionId"])
+                    .expect("group of the point");
+                assert_eq!(g["values"][col], p["value"], "{period}: {p} vs {g}");
+                assert_eq!(g["isInfinite"][col], json!(false));
+            }
+            let north_row = groups
+                .iter()
+                .find(|g| g["regionId"] == json!(north))
+                .expect("north");
+            let values = north_row["values"].as_array().expect("values");
+            assert!(close(values.last().expect("T"), 27.0), "{north_row}");
         }
         let ps = points(m, range("BEST_POSSIBLE_DSO", &["REGION"])).await;
         assert!(

@@ -1,5 +1,7 @@
 //! The `metrics` query for analysts and dashboards (docs/metrics.md).
-use async_graphql::{Context, Enum, InputObject, Object, ID};
+use std::collections::{BTreeMap, HashMap};
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::NaiveDate;
 
 use salesguard_entities::model::{agent, product, region, user};
@@ -9,6 +11,7 @@ use super::loaders;
 use super::query::{actor, app};
 use super::types::{Agent, Money, Product, Region, User};
 use crate::error::AppError;
+use crate::metrics::engine::Periods;
 use crate::metrics::{
     self, Dimension, Metric, MetricError, MetricFilter, MetricQuery, MetricRow, Period,
 };
@@ -137,6 +140,110 @@ impl MetricSeries {
     async fn points(&self) -> Vec<MetricPoint> {
         self.rows.iter().cloned().map(MetricPoint).collect()
     }
+    /// The periods, in order (one spanning `from`…`to` without `period`):
+    /// the columns of `groups`.
+    async fn periods(&self) -> Vec<MetricPeriod> {
+        Periods::new(self.query.period, self.query.from, self.query.to)
+            .spans
+            .into_iter()
+            .map(|(start, end)| MetricPeriod { start, end })
+            .collect()
+    }
+    /// The same values as `points`, one row per group with a value per
+    /// period (aligned with `periods`): the compact shape for a table or a
+    /// chart of many groups. Ordered by region, agent, salesperson, product.
+    async fn groups(&self) -> Vec<MetricGroup> {
+        let periods = Periods::new(self.query.period, self.query.from, self.query.to);
+        let column: HashMap<NaiveDate, usize> = periods
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.0, i))
+            .collect();
+        let n = periods.spans.len();
+        let mut groups: BTreeMap<GroupKey, MetricGroup> = BTreeMap::new();
+        for r in &self.rows {
+            let key = (r.region_id, r.agent_id, r.salesperson_id, r.product_id);
+            let Some(i) = r.period_start.map_or(Some(0), |d| column.get(&d).copied()) else {
+                continue;
+            };
+            let g = groups.entry(key).or_insert_with(|| MetricGroup {
+                key,
+                values: vec![None; n],
+                amount_fen: vec![None; n],
+            });
+            if let (Some(v), Some(a)) = (g.values.get_mut(i), g.amount_fen.get_mut(i)) {
+                *v = r.value;
+                *a = r.amount_fen;
+            }
+        }
+        groups.into_values().collect()
+    }
+}
+
+/// A period of a series: first and last day (clipped to the range).
+#[derive(SimpleObject)]
+pub struct MetricPeriod {
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+/// (region, agent, salesperson, product) of a group.
+type GroupKey = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+/// One group's values, one per period of the series.
+pub struct MetricGroup {
+    key: GroupKey,
+    values: Vec<Option<f64>>,
+    amount_fen: Vec<Option<i64>>,
+}
+
+#[Object]
+impl MetricGroup {
+    /// The value per period in the series' unit; null when undefined (a
+    /// ratio over zero) or infinite.
+    async fn values(&self) -> Vec<Option<f64>> {
+        self.values
+            .iter()
+            .map(|v| v.filter(|v| v.is_finite()))
+            .collect()
+    }
+    /// Per period: the value is infinite (weeks of supply with no
+    /// sell-through).
+    async fn is_infinite(&self) -> Vec<bool> {
+        self.values
+            .iter()
+            .map(|v| v.is_some_and(|v| v.is_infinite()))
+            .collect()
+    }
+    /// Money metrics: the exact amount per period.
+    async fn amounts(&self) -> Vec<Option<Money>> {
+        self.amount_fen.iter().map(|a| a.map(Money)).collect()
+    }
+    async fn region_id(&self) -> Option<ID> {
+        self.key.0.map(|i| super::ids::encode("Region", i))
+    }
+    async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
+        dim::<region::Entity, _>(ctx, self.key.0, Region).await
+    }
+    async fn agent_id(&self) -> Option<ID> {
+        self.key.1.map(|i| super::ids::encode("Agent", i))
+    }
+    async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
+        dim::<agent::Entity, _>(ctx, self.key.1, Agent).await
+    }
+    async fn salesperson_id(&self) -> Option<ID> {
+        self.key.2.map(|i| super::ids::encode("User", i))
+    }
+    async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
+        dim::<user::Entity, _>(ctx, self.key.2, User).await
+    }
+    async fn product_id(&self) -> Option<ID> {
+        self.key.3.map(|i| super::ids::encode("Product", i))
+    }
+    async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
+        dim::<product::Entity, _>(ctx, self.key.3, Product).await
+    }
 }
 
 /// One value: the period and the groups it is for.
@@ -169,37 +276,41 @@ impl MetricPoint {
         self.0.region_id.map(|i| super::ids::encode("Region", i))
     }
     async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
-        match self.0.region_id {
-            Some(i) => Ok(loaders::one::<region::Entity>(ctx, i).await?.map(Region)),
-            None => Ok(None),
-        }
+        dim::<region::Entity, _>(ctx, self.0.region_id, Region).await
     }
     async fn agent_id(&self) -> Option<ID> {
         self.0.agent_id.map(|i| super::ids::encode("Agent", i))
     }
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
-        match self.0.agent_id {
-            Some(i) => Ok(loaders::one::<agent::Entity>(ctx, i).await?.map(Agent)),
-            None => Ok(None),
-        }
+        dim::<agent::Entity, _>(ctx, self.0.agent_id, Agent).await
     }
     async fn salesperson_id(&self) -> Option<ID> {
         self.0.salesperson_id.map(|i| super::ids::encode("User", i))
     }
     async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
-        match self.0.salesperson_id {
-            Some(i) => Ok(loaders::one::<user::Entity>(ctx, i).await?.map(User)),
-            None => Ok(None),
-        }
+        dim::<user::Entity, _>(ctx, self.0.salesperson_id, User).await
     }
     async fn product_id(&self) -> Option<ID> {
         self.0.product_id.map(|i| super::ids::encode("Product", i))
     }
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
-        match self.0.product_id {
-            Some(i) => Ok(loaders::one::<product::Entity>(ctx, i).await?.map(Product)),
-            None => Ok(None),
-        }
+        dim::<product::Entity, _>(ctx, self.0.product_id, Product).await
+    }
+}
+
+/// The region, agent, user or product of a group, through the loader.
+async fn dim<E, T>(
+    ctx: &Context<'_>,
+    id: Option<i64>,
+    wrap: fn(E::Model) -> T,
+) -> Result<Option<T>, AppError>
+where
+    E: loaders::Keyed + Send + Sync + 'static,
+    E::Model: Clone + Send + Sync + 'static,
+{
+    match id {
+        Some(i) => Ok(loaders::one::<E>(ctx, i).await?.map(wrap)),
+        None => Ok(None),
     }
 }
 

@@ -244,10 +244,13 @@ fn frame(columns: Vec<Column>) -> anyhow::Result<DataFrame> {
     DataFrame::new_infer_height(columns).map_err(|e| anyhow::anyhow!("building a frame: {e}"))
 }
 
-fn c<T>(name: &str, v: Vec<T>) -> Column
+/// A column from a vector grown row by row: its spare capacity (up to half
+/// of it after doubling) is given back first, as the frame keeps the buffer.
+fn c<T>(name: &str, mut v: Vec<T>) -> Column
 where
     Series: NamedFrom<Vec<T>, [T]>,
 {
+    v.shrink_to_fit();
     Column::new(name.into(), v)
 }
 
