@@ -49,9 +49,16 @@ read -r first last < <(psql "$url" -AtX -F ' ' -c "SELECT min(shipped_on), max(s
 echo "history: $first .. $last"
 psql "$url" -AtX -c "SELECT count(*) || ' orders, ' || (SELECT count(*) FROM order_lines) || ' lines, ' || (SELECT count(*) FROM agents) || ' agents, ' || (SELECT count(*) FROM regions) || ' regions' FROM sales_orders"
 
+# run NAME INPUT [groups]: the answer as points (one object per value), or
+# as groups (a row per group with a value per period).
 run() {
-  local name="$1" input="$2"
-  local body='{"query":"query($i:MetricsInput!){metrics(input:$i){points{periodStart regionId agentId value}}}","variables":{"i":'"$input"'}}'
+  local name="$1" input="$2" shape="${3:-points}"
+  local sel='points{periodStart regionId agentId value}'
+  if [ "$shape" = groups ]; then
+    sel='periods{start} groups{regionId agentId values}'
+    name="$name (groups)"
+  fi
+  local body='{"query":"query($i:MetricsInput!){metrics(input:$i){'"$sel"'}}","variables":{"i":'"$input"'}}'
   local times=() out
   for _ in $(seq 1 "$REPEAT"); do
     out=$(curl -s -o /tmp/bench-metrics.json -w '%{time_total} %{size_download}' \
@@ -67,17 +74,20 @@ d = json.load(open("/tmp/bench-metrics.json"))
 if d.get("errors"):
     print(f"{name}: ERROR {d['errors'][0]['message']}")
 else:
-    n = len(d["data"]["metrics"]["points"])
+    m = d["data"]["metrics"]
+    n = len(m["points"]) if "points" in m else len(m["groups"]) * len(m["periods"])
     print(f"RESULT {name}: median {statistics.median(secs):.3f} s, worst {secs[-1]:.3f} s, {n} points, {int(runs[-1][1]) / 1e6:.1f} MB")
 EOF
 }
 
 run "DSO by region by month" '{"metric":"DSO","period":"MONTH","groupBy":["REGION"],"from":"'"$first"'","to":"'"$last"'"}'
+run "DSO by region by month" '{"metric":"DSO","period":"MONTH","groupBy":["REGION"],"from":"'"$first"'","to":"'"$last"'"}' groups
 run "DSO by region by month, top 100" '{"metric":"DSO","period":"MONTH","groupBy":["REGION"],"top":100,"from":"'"$first"'","to":"'"$last"'"}'
 run "AR by region by month" '{"metric":"AR","period":"MONTH","groupBy":["REGION"],"from":"'"$first"'","to":"'"$last"'"}'
 run "DSO (company) by month" '{"metric":"DSO","period":"MONTH","from":"'"$first"'","to":"'"$last"'"}'
 run "sales by agent by week, top 100" '{"metric":"SALES","period":"WEEK","groupBy":["AGENT"],"top":100,"from":"'"$first"'","to":"'"$last"'"}'
 run "sales by agent by week, top 1000" '{"metric":"SALES","period":"WEEK","groupBy":["AGENT"],"top":1000,"from":"'"$first"'","to":"'"$last"'"}'
+run "sales by agent by week, top 1000" '{"metric":"SALES","period":"WEEK","groupBy":["AGENT"],"top":1000,"from":"'"$first"'","to":"'"$last"'"}' groups
 run "sales by agent (whole history)" '{"metric":"SALES","groupBy":["AGENT"],"from":"'"$first"'","to":"'"$last"'"}'
 run "sales by week (company)" '{"metric":"SALES","period":"WEEK","from":"'"$first"'","to":"'"$last"'"}'
 run "sales by agent by week, all agents" '{"metric":"SALES","period":"WEEK","groupBy":["AGENT"],"from":"'"$first"'","to":"'"$last"'"}'

@@ -155,6 +155,7 @@ pub fn compute(inp: &Inputs, as_of: NaiveDate, th: &SignalSettings) -> anyhow::R
     )
     .collect()
     .map_err(|e| anyhow::anyhow!("joining order lines to orders: {e}"))?;
+    tracing::debug!(peak_rss_mib = peak_rss_mib(), "order lines joined to orders");
     let ctx = Ctx {
         inp,
         th,
