@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
         let rows = inputs.rows();
         let th2 = th.clone();
         computed =
-            tokio::task::spawn_blocking(move || signals::compute(&inputs, as_of, &th2)).await??;
+            tokio::task::spawn_blocking(move || signals::compute(inputs, as_of, &th2)).await??;
         let compute_s = t1.elapsed().as_secs_f64();
         let total = t0.elapsed().as_secs_f64();
         println!(

@@ -369,7 +369,7 @@ pub async fn recompute_now(
     let th = app.settings.signals.clone();
     let (rows, computed) = tokio::task::spawn_blocking(move || {
         let rows = inputs.rows();
-        signals::compute(&inputs, as_of, &th).map(|s| (rows, s))
+        signals::compute(inputs, as_of, &th).map(|s| (rows, s))
     })
     .await
     .context("the computation panicked")??;

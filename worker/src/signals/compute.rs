@@ -140,9 +140,17 @@ impl Ctx<'_> {
 }
 
 /// The signals that hold as of `as_of`, sorted by fingerprint.
-pub fn compute(inp: &Inputs, as_of: NaiveDate, th: &SignalSettings) -> anyhow::Result<Vec<Signal>> {
+/// Computes the signals; takes the inputs so that the order lines are freed
+/// once joined to their orders (the largest table, not needed after).
+pub fn compute(
+    mut inp: Inputs,
+    as_of: NaiveDate,
+    th: &SignalSettings,
+) -> anyhow::Result<Vec<Signal>> {
+    let lines = std::mem::take(&mut inp.lines);
+    let inp = &inp;
     let lo = join(
-        inp.lines.clone().lazy(),
+        lines.lazy(),
         inp.orders.clone().lazy().select([
             col("order_id"),
             col("agent_id"),

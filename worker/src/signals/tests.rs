@@ -199,7 +199,7 @@ impl B {
 }
 
 fn run(b: B) -> Vec<Signal> {
-    compute(&b.build(), as_of(), &SignalSettings::default()).expect("compute")
+    compute(b.build(), as_of(), &SignalSettings::default()).expect("compute")
 }
 
 fn of_kind<'a>(all: &'a [Signal], kind: &str) -> Vec<&'a Signal> {
