@@ -89,6 +89,23 @@ pub enum Queue {
 
 /// Where the SQLite job queue of a business database lives: a file next to
 /// it (`<db>.jobs.db`); `None` for an in-memory database.
+/// Caps glibc's malloc arenas at `n` (by default up to 8 per core, one per
+/// thread that allocates). The signals computation allocates on many
+/// threads (polars), and memory freed into one thread's arena is not reused
+/// by another: on the 1M-order benchmark the cap at 2 lowers the peak by
+/// about 60 MiB at no measurable cost. Call first in `main`, before other
+/// threads start. Does nothing off glibc.
+pub fn limit_malloc_arenas(n: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before
+    // the process starts other threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, n);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = n;
+}
+
 pub fn sqlite_queue_path(database_url: &str) -> Option<String> {
     let rest = database_url
         .strip_prefix("sqlite://")
