@@ -163,6 +163,23 @@ fn args(size: f64, bulk: bool) -> DemoArgs {
 /// The planted over-capacity agent really bought > 2.5x its region's
 /// capacity, and the diverting agent's serials really turned up elsewhere.
 async fn assert_planted_in_db(server: &Server, w: &World) {
+    // Every demo user has a mailbox, so the weekly reports can be mailed.
+    assert_eq!(
+        scalar(
+            server,
+            "SELECT COUNT(*) FROM users WHERE email IS NULL AND username <> 'admin'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(
+            server,
+            "SELECT COUNT(*) FROM users WHERE email = 'manager@example.com'"
+        )
+        .await,
+        1
+    );
     let d = w.cfg.as_of;
     let cap_agent = &w.agents[w
         .agent_by_role(|r| *r == AgentRole::OverCapacity)

@@ -674,7 +674,7 @@ fn master_data(s: &mut Sink, w: &World) -> anyhow::Result<Master> {
             .int(id)
             .text(&u.username)
             .text(&u.display_name)
-            .null()
+            .text(&u.email())
             .text(u.position.gql())
             .text(&hash)
             .boolean(u.all_regions)

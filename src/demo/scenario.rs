@@ -170,6 +170,14 @@ pub struct User {
     pub role: SalesRole,
 }
 
+impl User {
+    /// A mailbox that exists nowhere (example.com is reserved), so the
+    /// weekly reports of the demo reach the local mail catcher.
+    pub fn email(&self) -> String {
+        format!("{}@example.com", self.username)
+    }
+}
+
 /// The sales side of a region group.
 #[derive(Clone, Debug)]
 pub struct Team {

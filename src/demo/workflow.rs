@@ -493,7 +493,7 @@ async fn master_data(g: &mut Gql, admin: &Actor, w: &World, act: &Activity) -> a
             admin,
             "userCreate",
             "user",
-            json!({"username": u.username, "displayName": u.display_name, "position": u.position.gql(),
+            json!({"username": u.username, "displayName": u.display_name, "email": u.email(), "position": u.position.gql(),
                    "password": DEMO_PASSWORD, "regionIds": region_ids, "allRegions": u.all_regions}),
         )
         .await?;
