@@ -56,19 +56,7 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-/// Peak resident set size of this process, MiB (Linux `VmHWM`).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
+use salesguard_worker::peak_rss_mib;
 
 async fn app(url: &str) -> anyhow::Result<AppState> {
     let settings = Settings {

@@ -89,6 +89,21 @@ pub enum Queue {
 
 /// Where the SQLite job queue of a business database lives: a file next to
 /// it (`<db>.jobs.db`); `None` for an in-memory database.
+/// The process's peak resident memory so far in MiB (Linux `VmHWM`; NaN
+/// where unknown): the debug log of the signals parts and the benchmarks.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
 /// Caps glibc's malloc arenas at `n` (by default up to 8 per core, one per
 /// thread that allocates). The signals computation allocates on many
 /// threads (polars), and memory freed into one thread's arena is not reused

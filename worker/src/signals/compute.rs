@@ -164,7 +164,7 @@ pub fn compute(
     .collect()
     .map_err(|e| anyhow::anyhow!("joining order lines to orders: {e}"))?;
     tracing::debug!(
-        peak_rss_mib = peak_rss_mib(),
+        peak_rss_mib = crate::peak_rss_mib(),
         "order lines joined to orders"
     );
     let ctx = Ctx {
@@ -190,26 +190,12 @@ pub fn compute(
         tracing::debug!(
             part = name,
             secs = t.elapsed().as_secs_f64(),
-            peak_rss_mib = peak_rss_mib(),
+            peak_rss_mib = crate::peak_rss_mib(),
             "signals computed"
         );
     }
     out.sort_by_key(|s| s.fingerprint());
     Ok(out)
-}
-
-/// The process's peak resident memory so far (Linux; `None` elsewhere), for
-/// the debug log of each part.
-fn peak_rss_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024)
 }
 
 // ------------------------------------------------------------ receivables
