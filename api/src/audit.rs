@@ -72,7 +72,7 @@ pub fn stream_for(entity_type: &str, entity_id: i64) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn compute_hash(
+pub(crate) fn compute_hash(
     stream: &str,
     seq: i64,
     prev: &str,
@@ -110,7 +110,10 @@ fn compute_hash(
 /// Locks the stream's head row (creating it for a new stream) and returns
 /// the last sequence number and hash. One statement on both databases:
 /// the upsert takes the row lock that orders writers of this stream.
-async fn lock_head<C: ConnectionTrait>(db: &C, stream: &str) -> Result<(i64, String), DbErr> {
+pub(crate) async fn lock_head<C: ConnectionTrait>(
+    db: &C,
+    stream: &str,
+) -> Result<(i64, String), DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {

@@ -20,6 +20,25 @@ pub struct StepRun {
     pub now: DateTime<Utc>,
     /// Notifications written in this transaction, pushed after commit.
     pub notes: Vec<notification::Model>,
+    /// Audit records and notifications written at the end of the step.
+    pub deferred: crate::deferred::Deferred,
+    /// What the step read with its order (its parties, the people
+    /// responsible for its region), for the step's notifications.
+    pub order_ctx: Option<crate::services::workflow::OrderCtx>,
+}
+
+impl StepRun {
+    fn new(app: &AppState, actor: &Actor, txn: DatabaseTransaction) -> StepRun {
+        StepRun {
+            app: app.clone(),
+            actor: actor.clone(),
+            txn,
+            now: crate::app::now(),
+            notes: vec![],
+            deferred: Default::default(),
+            order_ctx: None,
+        }
+    }
 }
 
 /// What a caller asks to run.
@@ -86,14 +105,11 @@ where
         }
     }
     let txn = app.db.begin().await?;
-    let mut step = StepRun {
-        app: app.clone(),
-        actor: actor.clone(),
-        txn,
-        now: crate::app::now(),
-        notes: vec![],
+    let mut step = StepRun::new(app, actor, txn);
+    let outcome = match f(&mut step).await {
+        Ok(v) => step.flush().await.map(|()| v),
+        Err(e) => Err(e),
     };
-    let outcome = f(&mut step).await;
     let StepRun { txn, notes, .. } = step;
     let failure = match outcome {
         Ok(value) => {
@@ -164,14 +180,12 @@ where
     F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
 {
     let txn = app.db.begin().await?;
-    let mut step = StepRun {
-        app: app.clone(),
-        actor: actor.clone(),
-        txn,
-        now: crate::app::now(),
-        notes: vec![],
-    };
+    let mut step = StepRun::new(app, actor, txn);
     let v = f(&mut step).await?;
+    step.flush().await?;
     step.txn.commit().await?;
+    for n in step.notes {
+        app.hub.publish(n);
+    }
     Ok(v)
 }

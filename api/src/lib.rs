@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod deferred;
 pub mod error;
 pub mod export;
 pub mod graphql;

@@ -4,7 +4,7 @@
 //! status allows the step; then makes the change with a conditional update
 //! (`WHERE id = ? AND version = ?`), so of two racing users one wins and the
 //! other gets CONFLICT.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_graphql::{Enum, InputObject, ID};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -233,13 +233,12 @@ fn check_position(run: &StepRun, step: Step) -> Result<(), ServiceError> {
 
 /// Loads an order for a step: position, region scope and status checks.
 async fn order_for_step(
-    run: &StepRun,
+    run: &mut StepRun,
     order_id: i64,
     step: Step,
 ) -> Result<(sales_order::Model, OrderStatus), ServiceError> {
     check_position(run, step)?;
-    let order = sales_order::Entity::find_by_id(order_id)
-        .one(&run.txn)
+    let order = load_for_step(run, order_id)
         .await?
         .filter(|o| run.actor.sees_region(o.region_id))
         .ok_or_else(|| {
@@ -301,7 +300,7 @@ async fn advance(
 }
 
 async fn audit_order(
-    run: &StepRun,
+    run: &mut StepRun,
     step: Step,
     before: &sales_order::Model,
     after: &sales_order::Model,
@@ -311,7 +310,7 @@ async fn audit_order(
         .before(before)
         .after(after);
     e.detail = detail;
-    audit::append(&run.txn, e).await?;
+    run.audit(e).await?;
     Ok(())
 }
 
@@ -324,19 +323,139 @@ async fn notify_order(
     message: String,
     extra: &[Position],
 ) -> Result<(), ServiceError> {
-    let mut to = notify::order_parties(&run.txn, order).await?;
-    to.extend(notify::responsible_for(&run.txn, &run.app, extra, order.region_id).await?);
-    let sent = notify::send(
-        &run.txn,
-        to,
-        run.actor.user_id,
-        Some(order.id),
-        kind,
-        &message,
-    )
-    .await?;
-    run.notes.extend(sent);
+    let mut to = match run.order_ctx.as_ref().filter(|c| c.order_id == order.id) {
+        // Read with the order at the start of the step. The step's own
+        // actor is the only party it can add, and is never notified.
+        Some(ctx) => {
+            let mut to = ctx.parties.clone();
+            to.extend(
+                ctx.responsible
+                    .iter()
+                    .filter(|(_, p)| extra.contains(p))
+                    .map(|(u, _)| *u),
+            );
+            to
+        }
+        None => {
+            let mut to = notify::order_parties(&run.txn, order).await?;
+            to.extend(notify::responsible_for(&run.txn, &run.app, extra, order.region_id).await?);
+            to
+        }
+    };
+    to.insert(order.salesperson_id);
+    to.extend(order.payment_confirmed_by);
+    run.notify(to, Some(order.id), kind, &message);
     Ok(())
+}
+
+/// What a step reads with its order, for its notifications.
+pub struct OrderCtx {
+    pub order_id: i64,
+    /// Everyone who has acted on the order (see `notify::order_parties`).
+    pub parties: BTreeSet<i64>,
+    /// Active users responsible for the order's region (assigned to it or a
+    /// parent region, or company-wide) in the positions steps copy in.
+    pub responsible: Vec<(i64, Position)>,
+}
+
+/// The positions `notify_order` may copy in beyond the order's parties.
+const COPIED: [Position; 4] = [
+    Position::Finance,
+    Position::Management,
+    Position::SalesAssistant,
+    Position::Warehouse,
+];
+
+/// Loads an order for a step in one statement, with what the step's audit
+/// record and notifications need: its audit stream's head, its parties and
+/// the people responsible for its region. On PostgreSQL the order row is
+/// locked (`FOR UPDATE`), so writers of one order queue here and then see
+/// each other's change.
+async fn load_for_step(
+    run: &mut StepRun,
+    order_id: i64,
+) -> Result<Option<sales_order::Model>, ServiceError> {
+    use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+    let backend = run.txn.get_database_backend();
+    let pg = backend == sea_orm::DbBackend::Postgres;
+    let (p1, p2, lock, agg) = if pg {
+        ("$1", "$2", " FOR UPDATE", "string_agg")
+    } else {
+        ("?", "?", "", "group_concat")
+    };
+    let positions: Vec<String> = COPIED.iter().map(|p| format!("'{}'", p.as_str())).collect();
+    let sql = format!(
+        "WITH RECURSIVE o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}), \
+         up(id, parent_id) AS (SELECT r.id, r.parent_id FROM regions r \
+             WHERE r.id = (SELECT region_id FROM o) \
+           UNION ALL SELECT r.id, r.parent_id FROM regions r JOIN up ON r.id = up.parent_id) \
+         SELECT o.*, \
+           c.drafted_by AS sg_drafted_by, c.submitted_by AS sg_submitted_by, \
+           c.decided_by AS sg_decided_by, c.signed_by AS sg_signed_by, \
+           (SELECT n.issued_by FROM shipping_notices n WHERE n.order_id = o.id) AS sg_issued_by, \
+           (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
+           (SELECT h.seq FROM audit_heads h WHERE h.stream = {p2}) AS sg_head_seq, \
+           (SELECT h.hash FROM audit_heads h WHERE h.stream = {p2}) AS sg_head_hash, \
+           (SELECT {agg}(u.id || ':' || u.position, ',') FROM users u \
+             WHERE u.active AND u.position IN ({}) AND (u.global_scope OR u.id IN \
+               (SELECT ur.user_id FROM user_regions ur WHERE ur.region_id IN (SELECT id FROM up)))) \
+             AS sg_responsible \
+         FROM o LEFT JOIN contracts c ON c.order_id = o.id",
+        positions.join(", ")
+    );
+    let stream = audit::stream_for(ORDER, order_id);
+    let values: Vec<sea_orm::Value> = if pg {
+        vec![order_id.into(), stream.clone().into()]
+    } else {
+        vec![
+            order_id.into(),
+            stream.clone().into(),
+            stream.clone().into(),
+        ]
+    };
+    let Some(row) = run
+        .txn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let order = sales_order::Model::from_query_result(&row, "")?;
+    let mut parties = BTreeSet::from([order.salesperson_id]);
+    parties.extend(order.payment_confirmed_by);
+    for col in [
+        "sg_drafted_by",
+        "sg_submitted_by",
+        "sg_decided_by",
+        "sg_signed_by",
+        "sg_issued_by",
+        "sg_shipped_by",
+    ] {
+        parties.extend(row.try_get::<Option<i64>>("", col)?);
+    }
+    let responsible = row
+        .try_get::<Option<String>>("", "sg_responsible")?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|item| {
+            let (id, pos) = item.split_once(':')?;
+            Some((id.parse().ok()?, pos.parse().ok()?))
+        })
+        .collect();
+    let head = match (
+        row.try_get::<Option<i64>>("", "sg_head_seq")?,
+        row.try_get::<Option<String>>("", "sg_head_hash")?,
+    ) {
+        (Some(seq), Some(hash)) => Some((seq, hash)),
+        _ => None,
+    };
+    run.deferred.head_read(stream, head);
+    run.order_ctx = Some(OrderCtx {
+        order_id,
+        parties,
+        responsible,
+    });
+    Ok(Some(order))
 }
 
 async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
@@ -441,8 +560,10 @@ pub async fn order_create(
             .await?,
         );
     }
-    audit::append(
-        &run.txn,
+    // A new order's stream has no head yet.
+    run.deferred
+        .head_read(audit::stream_for(ORDER, order.id), None);
+    run.audit(
         Entry::ok(&run.actor, Step::OrderFile.as_str(), ORDER, order.id)
             .after(&(&order, &saved_lines)),
     )
