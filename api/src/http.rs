@@ -64,7 +64,8 @@ async fn graphql_post(State(h): State<Http>, headers: HeaderMap, req: GraphQLReq
             }
         }
     }
-    let req = graphql::loaders::attach(req, &h.app.db.read);
+    let req =
+        graphql::loaders::attach(req, &h.app.db.read).data(crate::idempotency::OrderOut::default());
     GraphQLResponse::from(h.schema.execute(req).await).into_response()
 }
 

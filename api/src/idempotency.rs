@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
-use salesguard_entities::model::{idempotency_key, notification};
+use salesguard_entities::model::{idempotency_key, notification, sales_order};
 
 use crate::app::AppState;
 use crate::auth::Actor;
@@ -25,10 +25,36 @@ pub struct StepRun {
     /// What the step read with its order (its parties, the people
     /// responsible for its region), for the step's notifications.
     pub order_ctx: Option<crate::services::workflow::OrderCtx>,
+    /// Where the step leaves the order as it wrote it (see [`OrderOut`]).
+    pub order_out: Option<OrderOut>,
+}
+
+/// The order as a step left it (its `UPDATE … RETURNING` or `INSERT`), for
+/// the mutation's payload: read only when the step succeeded, that is after
+/// its commit, so the payload needs no second read of the row.
+#[derive(Clone, Default)]
+pub struct OrderOut(pub std::sync::Arc<std::sync::Mutex<Option<sales_order::Model>>>);
+
+impl OrderOut {
+    pub fn put(&self, order: &sales_order::Model) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(order.clone());
+        }
+    }
+
+    /// Takes the order left there, if it is the one with this id.
+    pub fn take(&self, id: i64) -> Option<sales_order::Model> {
+        self.0.lock().ok()?.take().filter(|o| o.id == id)
+    }
 }
 
 impl StepRun {
-    fn new(app: &AppState, actor: &Actor, txn: DatabaseTransaction) -> StepRun {
+    fn new(
+        app: &AppState,
+        actor: &Actor,
+        txn: DatabaseTransaction,
+        order_out: Option<OrderOut>,
+    ) -> StepRun {
         StepRun {
             app: app.clone(),
             actor: actor.clone(),
@@ -37,6 +63,7 @@ impl StepRun {
             notes: vec![],
             deferred: Default::default(),
             order_ctx: None,
+            order_out,
         }
     }
 }
@@ -48,6 +75,8 @@ pub struct Request<'a, I: Serialize> {
     pub idempotency_key: Option<&'a str>,
     /// The document the request is about, for the audit record of a refusal.
     pub entity: Option<(&'static str, i64)>,
+    /// Where a workflow step leaves the order it wrote.
+    pub order_out: Option<OrderOut>,
 }
 
 fn request_hash<I: Serialize>(operation: &str, input: &I) -> String {
@@ -105,7 +134,7 @@ where
         }
     }
     let txn = app.db.begin().await?;
-    let mut step = StepRun::new(app, actor, txn);
+    let mut step = StepRun::new(app, actor, txn, req.order_out.clone());
     let outcome = match f(&mut step).await {
         Ok(v) => step.flush().await.map(|()| v),
         Err(e) => Err(e),
@@ -180,7 +209,7 @@ where
     F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
 {
     let txn = app.db.begin().await?;
-    let mut step = StepRun::new(app, actor, txn);
+    let mut step = StepRun::new(app, actor, txn, None);
     let v = f(&mut step).await?;
     step.flush().await?;
     step.txn.commit().await?;

@@ -14,7 +14,7 @@ use super::query::{actor, app};
 use super::types::*;
 use crate::audit::{self, Entry};
 use crate::error::{AppError, ServiceError, UserError, UserErrorCode};
-use crate::idempotency::{self, Request, StepRun};
+use crate::idempotency::{self, OrderOut, Request, StepRun};
 use crate::services::admin::{self, *};
 use crate::services::forecast::{forecast_submit, ForecastSubmitInput};
 use crate::services::market::*;
@@ -149,6 +149,7 @@ where
             input,
             idempotency_key: key,
             entity,
+            order_out: ctx.data_opt::<OrderOut>().cloned(),
         },
         f,
     )
@@ -161,10 +162,15 @@ async fn order_payload(
 ) -> Result<SalesOrderPayload, AppError> {
     match res {
         Ok(id) => Ok(SalesOrderPayload {
-            sales_order: sales_order::Entity::find_by_id(id)
-                .one(&app(ctx)?.db.read)
-                .await?
-                .map(SalesOrder),
+            sales_order: match ctx.data_opt::<OrderOut>().and_then(|o| o.take(id)) {
+                Some(order) => Some(SalesOrder(order)),
+                // A replayed request (idempotency key) or a step that did not
+                // write the order: read it.
+                None => sales_order::Entity::find_by_id(id)
+                    .one(&app(ctx)?.db.read)
+                    .await?
+                    .map(SalesOrder),
+            },
             user_errors: vec![],
         }),
         Err(e) => Ok(SalesOrderPayload {

@@ -288,7 +288,12 @@ async fn advance(
         .exec_with_returning(&run.txn)
         .await?;
     match (rows.pop(), rows.is_empty()) {
-        (Some(after), true) => Ok(after),
+        (Some(after), true) => {
+            if let Some(out) = &run.order_out {
+                out.put(&after);
+            }
+            Ok(after)
+        }
         _ => Err(user_err(
             UserErrorCode::Conflict,
             format!(
@@ -559,6 +564,9 @@ pub async fn order_create(
             .insert(&run.txn)
             .await?,
         );
+    }
+    if let Some(out) = &run.order_out {
+        out.put(&order);
     }
     // A new order's stream has no head yet.
     run.deferred
