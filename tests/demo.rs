@@ -120,13 +120,7 @@ fn the_plan_is_deterministic() {
 }
 
 async fn scalar(server: &Server, sql: &str) -> i64 {
-    let db = &server.app.db.read;
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("query")
-        .expect("row");
-    row.try_get_by_index::<i64>(0).expect("integer")
+    server.scalar(sql).await.expect("query")
 }
 
 async fn strings(server: &Server, sql: &str) -> Vec<String> {

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
 
-use salesguard_entities::model::notification;
+use salesguard_entities::model::{notification, sales_order};
+use sea_orm::Iden;
 
 use crate::audit::{self, Entry, GENESIS};
 use crate::error::{user_err, ServiceError, UserErrorCode};
@@ -60,6 +61,14 @@ pub struct Deferred {
     streams: Vec<String>,
     records: Vec<Record>,
     notes: Vec<Note>,
+    orders: Vec<OrderUpdate>,
+}
+
+/// A conditional update of an order row (`workflow::advance`).
+struct OrderUpdate {
+    id: i64,
+    version_was: i64,
+    cols: Vec<(sales_order::Column, Value)>,
 }
 
 impl Deferred {
@@ -80,8 +89,23 @@ impl Deferred {
         });
     }
 
+    /// Updates the order (locked by this transaction) at the end of the
+    /// step, if it is still at `version_was`.
+    pub fn update_order(
+        &mut self,
+        id: i64,
+        version_was: i64,
+        cols: Vec<(sales_order::Column, Value)>,
+    ) {
+        self.orders.push(OrderUpdate {
+            id,
+            version_was,
+            cols,
+        });
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.notes.is_empty()
+        self.records.is_empty() && self.notes.is_empty() && self.orders.is_empty()
     }
 }
 
@@ -129,6 +153,20 @@ fn head_sql(s: &mut Sql, stream: &str, h: &Head) -> String {
         s.p(h.seq),
         s.p(h.hash.clone()),
         s.p(h.base.unwrap_or(0)),
+    )
+}
+
+fn order_sql(s: &mut Sql, u: &OrderUpdate) -> String {
+    let sets: Vec<String> = u
+        .cols
+        .iter()
+        .map(|(c, v)| format!("{} = {}", c.to_string(), s.p(v.clone())))
+        .collect();
+    format!(
+        "UPDATE sales_orders SET {} WHERE id = {} AND version = {}",
+        sets.join(", "),
+        s.p(u.id),
+        s.p(u.version_was)
     )
 }
 
@@ -260,8 +298,10 @@ impl StepRun {
             .filter_map(|s| d.heads.get(s).map(|h| (s.as_str(), h)))
             .collect();
         let notes = match self.txn.get_database_backend() {
-            DbBackend::Postgres => flush_pg(&self.txn, &heads, &d.records, &d.notes).await?,
-            _ => flush_each(&self.txn, &heads, &d.records, &d.notes).await?,
+            DbBackend::Postgres => {
+                flush_pg(&self.txn, &d.orders, &heads, &d.records, &d.notes).await?
+            }
+            _ => flush_each(&self.txn, &d.orders, &heads, &d.records, &d.notes).await?,
         };
         self.notes.extend(notes);
         Ok(())
@@ -271,15 +311,23 @@ impl StepRun {
 /// PostgreSQL: everything in one statement.
 async fn flush_pg<C: ConnectionTrait>(
     db: &C,
+    orders: &[OrderUpdate],
     heads: &[(&str, &Head)],
     records: &[Record],
     notes: &[Note],
 ) -> Result<Vec<notification::Model>, ServiceError> {
     let mut s = Sql::new(true);
     let mut ctes = vec![];
+    let mut guarded = vec![];
+    for (i, u) in orders.iter().enumerate() {
+        let q = order_sql(&mut s, u);
+        ctes.push(format!("u{i} AS ({q} RETURNING 1)"));
+        guarded.push(format!("u{i}"));
+    }
     for (i, (stream, h)) in heads.iter().enumerate() {
         let q = head_sql(&mut s, stream, h);
         ctes.push(format!("h{i} AS ({q} RETURNING 1)"));
+        guarded.push(format!("h{i}"));
     }
     if !records.is_empty() {
         let q = records_sql(&mut s, records);
@@ -289,11 +337,12 @@ async fn flush_pg<C: ConnectionTrait>(
         let q = notes_sql(&mut s, notes);
         ctes.push(format!("n AS ({q})"));
     }
-    let counted = if heads.is_empty() {
+    let counted = if guarded.is_empty() {
         "CAST(0 AS BIGINT)".to_owned()
     } else {
-        (0..heads.len())
-            .map(|i| format!("(SELECT count(*) FROM h{i})"))
+        guarded
+            .iter()
+            .map(|g| format!("(SELECT count(*) FROM {g})"))
             .collect::<Vec<_>>()
             .join(" + ")
     };
@@ -311,7 +360,7 @@ async fn flush_pg<C: ConnectionTrait>(
     let mut out = vec![];
     for row in &rows {
         let moved: i64 = row.try_get("", "sg_heads")?;
-        if moved != heads.len() as i64 {
+        if moved != guarded.len() as i64 {
             return Err(conflict());
         }
         if !notes.is_empty() && row.try_get::<Option<i64>>("", "id")?.is_some() {
@@ -324,10 +373,18 @@ async fn flush_pg<C: ConnectionTrait>(
 /// SQLite: one statement after another (no round trips to save).
 async fn flush_each<C: ConnectionTrait>(
     db: &C,
+    orders: &[OrderUpdate],
     heads: &[(&str, &Head)],
     records: &[Record],
     notes: &[Note],
 ) -> Result<Vec<notification::Model>, ServiceError> {
+    for u in orders {
+        let mut s = Sql::new(false);
+        s.text = order_sql(&mut s, u);
+        if db.execute_raw(s.statement()).await?.rows_affected() != 1 {
+            return Err(conflict());
+        }
+    }
     for (stream, h) in heads {
         let mut s = Sql::new(false);
         s.text = head_sql(&mut s, stream, h);

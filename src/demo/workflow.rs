@@ -741,7 +741,8 @@ async fn invoice(g: &mut Gql, w: &World, ids: &Ids, o: &Order, id: &Value) -> an
         assistant,
         "invoiceMail",
         json!({"orderId": id, "carrier": "EMS", "trackingNumber": format!("EMS{}", o.ref_code),
-               "expectedArrivalOn": Utc::now().date_naive()}),
+               // Today in the company's time zone (the API's "today").
+               "expectedArrivalOn": salesguard_entities::rules::docnum::business_day(Utc::now(), g.app.tz)}),
     )
     .await?;
     g.step(assistant, "invoiceConfirmReceipt", json!({"orderId": id}))

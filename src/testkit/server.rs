@@ -138,4 +138,17 @@ impl Server {
     pub fn client(&self) -> super::Client {
         super::Client::new(&self.base_url())
     }
+
+    /// The integer in the first column of the first row of `sql`.
+    pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        let db = &self.app.db.read;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await?
+            .with_context(|| format!("no row: {sql}"))?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
 }

@@ -537,3 +537,125 @@ e2e!(
             .is_ok());
     }
 );
+
+e2e!(
+    a_deferred_audit_record_on_a_moved_head_is_a_conflict_and_writes_nothing,
+    |s: Server, w: World| async move {
+        // A step's audit records and notifications are written at its end,
+        // each stream's head conditional on the sequence number read with
+        // the document. A writer that appended to the stream in between
+        // turns the step into CONFLICT: nothing of it is written, and the
+        // chain stays intact.
+        use salesguard_api::audit::Entry;
+        use salesguard_api::error::UserErrorCode;
+        use salesguard_api::idempotency::{self, Request};
+        use salesguard_entities::model::{audit_head, user};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+        let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+        w.advance_to(&w.north, o, "contractDraft")
+            .await
+            .expect("advance");
+        let order_id = scalar(&s, "SELECT MAX(id) FROM sales_orders").await;
+        let stream = format!("SalesOrder:{order_id}");
+        let head = audit_head::Entity::find_by_id(stream.clone())
+            .one(&s.app.db.read)
+            .await
+            .expect("query")
+            .expect("the order's stream has a head");
+        assert_eq!(head.seq, 2, "filed and drafted");
+        let db = &s.app.db.read;
+        let u = user::Entity::find()
+            .filter(user::Column::Position.eq("SALES_ASSISTANT"))
+            .one(db)
+            .await
+            .expect("query")
+            .expect("an assistant");
+        let recipient = u.id;
+        let actor = salesguard_api::auth::load_actor(db, &s.app, u)
+            .await
+            .expect("actor");
+        let records = scalar(&s, "SELECT COUNT(*) FROM audit_log").await;
+        let notes = scalar(&s, "SELECT COUNT(*) FROM notifications").await;
+
+        // Read before the second record was appended: seq 1.
+        let (st, id) = (stream.clone(), order_id);
+        let refused = idempotency::run(
+            &s.app,
+            &actor,
+            Request {
+                operation: "test",
+                input: &(),
+                idempotency_key: None,
+                entity: None,
+                order_out: None,
+            },
+            move |run| {
+                Box::pin(async move {
+                    run.deferred.head_read(st, Some((1, "stale".into())));
+                    run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))
+                        .await?;
+                    run.notify([recipient + 1_000_000], Some(id), "TEST", "test");
+                    Ok(())
+                })
+            },
+        )
+        .await
+        .expect("no internal error");
+        let err = refused.expect_err("a moved head is a conflict");
+        assert_eq!(err.code, UserErrorCode::Conflict);
+        assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_log").await, records);
+        assert_eq!(
+            scalar(&s, "SELECT COUNT(*) FROM notifications").await,
+            notes
+        );
+        let after = audit_head::Entity::find_by_id(stream.clone())
+            .one(db)
+            .await
+            .expect("query")
+            .expect("head");
+        assert_eq!((after.seq, &after.hash), (head.seq, &head.hash));
+
+        // Read right, the same step is written: one record, chained on.
+        let (st, id) = (stream.clone(), order_id);
+        let (seq, hash) = (head.seq, head.hash.clone());
+        let done = idempotency::run(
+            &s.app,
+            &actor,
+            Request {
+                operation: "test",
+                input: &(),
+                idempotency_key: None,
+                entity: None,
+                order_out: None,
+            },
+            move |run| {
+                Box::pin(async move {
+                    run.deferred.head_read(st, Some((seq, hash)));
+                    run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))
+                        .await?;
+                    Ok(())
+                })
+            },
+        )
+        .await
+        .expect("no internal error");
+        assert!(done.is_ok(), "{done:?}");
+        assert_eq!(
+            scalar(&s, "SELECT COUNT(*) FROM audit_log").await,
+            records + 1
+        );
+        let v = salesguard_api::audit::verify(db).await.expect("verify");
+        assert_eq!(v.first_broken, None);
+        let after = audit_head::Entity::find_by_id(stream)
+            .one(db)
+            .await
+            .expect("query")
+            .expect("head");
+        assert_eq!(after.seq, head.seq + 1);
+    }
+);
+
+async fn scalar(s: &Server, sql: &str) -> i64 {
+    s.scalar(sql).await.expect("query")
+}

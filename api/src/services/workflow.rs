@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rand::Rng;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TryIntoModel,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -268,19 +269,42 @@ async fn order_for_step(
 /// `set` adds the step's own columns. Always the first write of a step, so
 /// that on PostgreSQL the order row is locked before anything else.
 async fn advance(
-    run: &StepRun,
+    run: &mut StepRun,
     order: &sales_order::Model,
     step: Step,
     from: OrderStatus,
-    set: Vec<(sales_order::Column, sea_orm::sea_query::SimpleExpr)>,
+    set: Vec<(sales_order::Column, sea_orm::Value)>,
 ) -> Result<sales_order::Model, ServiceError> {
     let to = step.target_from(from);
-    let mut q = sales_order::Entity::update_many()
-        .col_expr(sales_order::Column::Status, Expr::value(to.as_str()))
-        .col_expr(sales_order::Column::Version, Expr::value(order.version + 1))
-        .col_expr(sales_order::Column::UpdatedAt, Expr::value(run.now));
-    for (c, e) in set {
-        q = q.col_expr(c, e);
+    let mut cols: Vec<(sales_order::Column, sea_orm::Value)> = vec![
+        (sales_order::Column::Status, to.as_str().into()),
+        (sales_order::Column::Version, (order.version + 1).into()),
+        (sales_order::Column::UpdatedAt, run.now.into()),
+    ];
+    cols.extend(set);
+    let locked = run.txn.get_database_backend() == sea_orm::DbBackend::Postgres
+        && run
+            .order_ctx
+            .as_ref()
+            .is_some_and(|c| c.order_id == order.id);
+    if locked {
+        // The row is locked since `load_for_step`: the update goes to the
+        // server with the step's other deferred writes (one round trip
+        // less), still conditional on the version read.
+        let mut am = order.clone().into_active_model();
+        for (c, v) in &cols {
+            am.try_set(*c, v.clone())?;
+        }
+        let after = am.try_into_model()?;
+        run.deferred.update_order(order.id, order.version, cols);
+        if let Some(out) = &run.order_out {
+            out.put(&after);
+        }
+        return Ok(after);
+    }
+    let mut q = sales_order::Entity::update_many();
+    for (c, v) in cols {
+        q = q.col_expr(c, Expr::value(v));
     }
     let mut rows = q
         .filter(sales_order::Column::Id.eq(order.id))
@@ -380,7 +404,7 @@ async fn load_for_step(
     run: &mut StepRun,
     order_id: i64,
 ) -> Result<Option<sales_order::Model>, ServiceError> {
-    use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+    use sea_orm::{FromQueryResult, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
     let (p1, p2, lock, agg) = if pg {
@@ -830,7 +854,7 @@ pub async fn payment_record(
         from,
         vec![(
             sales_order::Column::PaidFen,
-            Expr::value(order.paid_fen + amount),
+            (order.paid_fen + amount).into(),
         )],
     )
     .await?;
@@ -932,10 +956,10 @@ pub async fn payment_confirm_full(
         step,
         from,
         vec![
-            (sales_order::Column::FullyPaidAt, Expr::value(run.now)),
+            (sales_order::Column::FullyPaidAt, Some(run.now).into()),
             (
                 sales_order::Column::PaymentConfirmedBy,
-                Expr::value(run.actor.user_id),
+                Some(run.actor.user_id).into(),
             ),
         ],
     )
@@ -1240,7 +1264,7 @@ pub async fn shipment_ship(
         &order,
         step,
         from,
-        vec![(sales_order::Column::ShippedOn, Expr::value(shipped_on))],
+        vec![(sales_order::Column::ShippedOn, Some(shipped_on).into())],
     )
     .await?;
     if let Some(ex) = &exception {
@@ -1629,7 +1653,7 @@ pub async fn order_archive(run: &mut StepRun, input: OrderStepInput) -> Result<i
         &order,
         step,
         from,
-        vec![(sales_order::Column::ArchivedAt, Expr::value(run.now))],
+        vec![(sales_order::Column::ArchivedAt, Some(run.now).into())],
     )
     .await?;
     audit_order(run, step, &order, &after, None).await?;
