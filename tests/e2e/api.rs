@@ -575,7 +575,11 @@ e2e!(
         let actor = salesguard_api::auth::load_actor(db, &s.app, u)
             .await
             .expect("actor");
-        let records = scalar(&s, "SELECT COUNT(*) FROM audit_log").await;
+        let in_stream = format!("SELECT COUNT(*) FROM audit_log WHERE stream = '{stream}'");
+        let refusals = "SELECT COUNT(*) FROM audit_log WHERE outcome = 'REFUSED:CONFLICT'";
+        let records = scalar(&s, &in_stream).await;
+        assert_eq!(records, 2);
+        assert_eq!(scalar(&s, refusals).await, 0);
         let notes = scalar(&s, "SELECT COUNT(*) FROM notifications").await;
 
         // Read before the second record was appended: seq 1.
@@ -604,7 +608,9 @@ e2e!(
         .expect("no internal error");
         let err = refused.expect_err("a moved head is a conflict");
         assert_eq!(err.code, UserErrorCode::Conflict);
-        assert_eq!(scalar(&s, "SELECT COUNT(*) FROM audit_log").await, records);
+        // Only the refusal is recorded (in the actor's refusal stream).
+        assert_eq!(scalar(&s, &in_stream).await, records);
+        assert_eq!(scalar(&s, refusals).await, 1);
         assert_eq!(
             scalar(&s, "SELECT COUNT(*) FROM notifications").await,
             notes
@@ -641,10 +647,7 @@ e2e!(
         .await
         .expect("no internal error");
         assert!(done.is_ok(), "{done:?}");
-        assert_eq!(
-            scalar(&s, "SELECT COUNT(*) FROM audit_log").await,
-            records + 1
-        );
+        assert_eq!(scalar(&s, &in_stream).await, records + 1);
         let v = salesguard_api::audit::verify(db).await.expect("verify");
         assert_eq!(v.first_broken, None);
         let after = audit_head::Entity::find_by_id(stream)
