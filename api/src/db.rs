@@ -16,6 +16,10 @@ use sea_orm::{
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+/// A pooled PostgreSQL connection idle at least this long is pinged before
+/// it is handed out.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
+
 #[derive(Clone)]
 pub struct Db {
     pub read: DatabaseConnection,
@@ -57,6 +61,19 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(30))
+                // sqlx pings every connection it hands out: a round trip per
+                // statement outside a transaction and per transaction. Ping
+                // only connections that sat idle a while, which is when a
+                // server restart or a dropped link goes unnoticed.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PING_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await
                 .context("cannot connect to PostgreSQL")?;

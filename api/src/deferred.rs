@@ -370,7 +370,9 @@ async fn flush_pg<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// SQLite: one statement after another (no round trips to save).
+/// SQLite: the statements one after another, sent as one query (one trip to
+/// the connection's thread instead of one per statement, while this
+/// transaction holds the database's only writer).
 async fn flush_each<C: ConnectionTrait>(
     db: &C,
     orders: &[OrderUpdate],
@@ -378,32 +380,35 @@ async fn flush_each<C: ConnectionTrait>(
     records: &[Record],
     notes: &[Note],
 ) -> Result<Vec<notification::Model>, ServiceError> {
+    let mut s = Sql::new(false);
+    let mut parts = vec![];
     for u in orders {
-        let mut s = Sql::new(false);
-        s.text = order_sql(&mut s, u);
-        if db.execute_raw(s.statement()).await?.rows_affected() != 1 {
-            return Err(conflict());
-        }
+        let q = order_sql(&mut s, u);
+        parts.push(format!("{q} RETURNING 1 AS sg_guard"));
     }
     for (stream, h) in heads {
-        let mut s = Sql::new(false);
-        s.text = head_sql(&mut s, stream, h);
-        if db.execute_raw(s.statement()).await?.rows_affected() != 1 {
-            return Err(conflict());
-        }
+        let q = head_sql(&mut s, stream, h);
+        parts.push(format!("{q} RETURNING 1 AS sg_guard"));
     }
     if !records.is_empty() {
-        let mut s = Sql::new(false);
-        s.text = records_sql(&mut s, records);
-        db.execute_raw(s.statement()).await?;
+        parts.push(records_sql(&mut s, records));
     }
-    if notes.is_empty() {
-        return Ok(vec![]);
+    if !notes.is_empty() {
+        parts.push(notes_sql(&mut s, notes));
     }
-    let mut s = Sql::new(false);
-    s.text = notes_sql(&mut s, notes);
+    s.text = parts.join("; ");
     let rows = db.query_all_raw(s.statement()).await?;
-    rows.iter()
-        .map(|r| notification::Model::from_query_result(r, "").map_err(ServiceError::from))
-        .collect()
+    let mut guards = 0;
+    let mut out = vec![];
+    for row in &rows {
+        if row.try_get::<i64>("", "sg_guard").is_ok() {
+            guards += 1;
+        } else {
+            out.push(notification::Model::from_query_result(row, "")?);
+        }
+    }
+    if guards != orders.len() + heads.len() {
+        return Err(conflict());
+    }
+    Ok(out)
 }

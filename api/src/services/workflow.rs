@@ -266,8 +266,9 @@ async fn order_for_step(
 }
 
 /// Moves the order on, conditional on the version read: 0 rows → CONFLICT.
-/// `set` adds the step's own columns. Always the first write of a step, so
-/// that on PostgreSQL the order row is locked before anything else.
+/// `set` adds the step's own columns. Returns the order as written. The
+/// order row is locked before anything else: by `load_for_step` (FOR UPDATE
+/// on PostgreSQL), else by this update, the first write of a step.
 async fn advance(
     run: &mut StepRun,
     order: &sales_order::Model,
@@ -282,15 +283,15 @@ async fn advance(
         (sales_order::Column::UpdatedAt, run.now.into()),
     ];
     cols.extend(set);
-    let locked = run.txn.get_database_backend() == sea_orm::DbBackend::Postgres
-        && run
-            .order_ctx
-            .as_ref()
-            .is_some_and(|c| c.order_id == order.id);
+    // Read by `load_for_step`, the row is locked since (PostgreSQL: FOR
+    // UPDATE; SQLite: the transaction is the database's only writer): the
+    // update goes with the step's other deferred writes (one round trip
+    // less), still conditional on the version read.
+    let locked = run
+        .order_ctx
+        .as_ref()
+        .is_some_and(|c| c.order_id == order.id);
     if locked {
-        // The row is locked since `load_for_step`: the update goes to the
-        // server with the step's other deferred writes (one round trip
-        // less), still conditional on the version read.
         let mut am = order.clone().into_active_model();
         for (c, v) in &cols {
             am.try_set(*c, v.clone())?;
