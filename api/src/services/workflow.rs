@@ -414,11 +414,13 @@ async fn load_for_step(
         ("?", "?", "", "group_concat")
     };
     let positions: Vec<String> = COPIED.iter().map(|p| format!("'{}'", p.as_str())).collect();
+    // `up` is the order's region and its ancestors (UNION: it ends even if
+    // the tree had a cycle).
     let sql = format!(
         "WITH RECURSIVE o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}), \
          up(id, parent_id) AS (SELECT r.id, r.parent_id FROM regions r \
              WHERE r.id = (SELECT region_id FROM o) \
-           UNION ALL SELECT r.id, r.parent_id FROM regions r JOIN up ON r.id = up.parent_id) \
+           UNION SELECT r.id, r.parent_id FROM regions r JOIN up ON r.id = up.parent_id) \
          SELECT o.*, \
            c.drafted_by AS sg_drafted_by, c.submitted_by AS sg_submitted_by, \
            c.decided_by AS sg_decided_by, c.signed_by AS sg_signed_by, \
