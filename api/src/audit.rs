@@ -7,10 +7,9 @@
 //! reordering a record breaks its stream's chain. `verify` recomputes every
 //! chain and reports the first altered record.
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -137,37 +136,17 @@ pub(crate) async fn lock_head<C: ConnectionTrait>(
 }
 
 /// Appends a record in the caller's transaction (so it commits or rolls back
-/// with the change it records).
-pub async fn append<C: ConnectionTrait>(db: &C, e: Entry) -> Result<audit_log::Model, DbErr> {
-    let (last_seq, prev) = lock_head(db, &e.stream).await?;
-    let seq = last_seq + 1;
-    let at = crate::app::now();
-    let hash = compute_hash(&e.stream, seq, &prev, &e, at);
-    audit_head::Entity::update_many()
-        .col_expr(audit_head::Column::Seq, Expr::value(seq))
-        .col_expr(audit_head::Column::Hash, Expr::value(hash.clone()))
-        .filter(audit_head::Column::Stream.eq(e.stream.clone()))
-        .exec(db)
-        .await?;
-    audit_log::ActiveModel {
-        stream: Set(e.stream),
-        seq: Set(seq),
-        prev_hash: Set(prev),
-        hash: Set(hash),
-        actor_id: Set(e.actor_id),
-        actor_position: Set(e.actor_position),
-        action: Set(e.action),
-        outcome: Set(e.outcome),
-        entity_type: Set(e.entity_type),
-        entity_id: Set(e.entity_id),
-        before_json: Set(e.before),
-        after_json: Set(e.after),
-        detail: Set(e.detail),
-        occurred_at: Set(at),
-        ..Default::default()
+/// with the change it records): locks the stream's head, then writes the
+/// record and the head (`crate::deferred`, the same writer a workflow step
+/// uses at its end).
+pub async fn append<C: ConnectionTrait>(db: &C, e: Entry) -> Result<(), DbErr> {
+    let mut d = crate::deferred::Deferred::default();
+    d.audit(db, e).await?;
+    match d.write(db).await? {
+        Some(_) => Ok(()),
+        // The head was locked above: nobody else can have moved it.
+        None => Err(DbErr::Custom("audit head moved while locked".into())),
     }
-    .insert(db)
-    .await
 }
 
 /// Records a refused request in its own transaction (the refused change was

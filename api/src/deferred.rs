@@ -170,79 +170,97 @@ fn order_sql(s: &mut Sql, u: &OrderUpdate) -> String {
     )
 }
 
+/// `INSERT INTO table (cols) VALUES (…), (…)`, one row per item.
+fn insert_sql<T>(
+    s: &mut Sql,
+    head: &str,
+    items: &[T],
+    row: impl Fn(&mut Sql, &T) -> Vec<String>,
+) -> String {
+    let rows: Vec<String> = items
+        .iter()
+        .map(|item| format!("({})", row(s, item).join(", ")))
+        .collect();
+    format!("{head} VALUES {}", rows.join(", "))
+}
+
 fn records_sql(s: &mut Sql, records: &[Record]) -> String {
-    let mut out = String::from(
+    insert_sql(
+        s,
         "INSERT INTO audit_log (stream, seq, prev_hash, hash, actor_id, actor_position, action, \
-         outcome, entity_type, entity_id, before_json, after_json, detail, occurred_at) VALUES ",
-    );
-    for (i, r) in records.iter().enumerate() {
-        let e = &r.entry;
-        let row = [
-            s.p(e.stream.clone()),
-            s.p(r.seq),
-            s.p(r.prev.clone()),
-            s.p(r.hash.clone()),
-            s.p(e.actor_id),
-            s.p(e.actor_position.clone()),
-            s.p(e.action.clone()),
-            s.p(e.outcome.clone()),
-            s.p(e.entity_type.clone()),
-            s.p(e.entity_id),
-            s.p(e.before.clone()),
-            s.p(e.after.clone()),
-            s.p(e.detail.clone()),
-            s.p(r.at),
-        ];
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        out.push_str(&row.join(", "));
-        out.push(')');
-    }
-    out
-}
-
-fn notes_sql(s: &mut Sql, notes: &[Note]) -> String {
-    let mut out = String::from(
-        "INSERT INTO notifications (user_id, order_id, kind, message, created_at) VALUES ",
-    );
-    for (i, n) in notes.iter().enumerate() {
-        let row = [
-            s.p(n.user_id),
-            s.p(n.order_id),
-            s.p(n.kind.clone()),
-            s.p(n.message.clone()),
-            s.p(n.at),
-        ];
-        if i > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        out.push_str(&row.join(", "));
-        out.push(')');
-    }
-    out.push_str(" RETURNING id, user_id, order_id, kind, message, created_at, read_at");
-    out
-}
-
-fn conflict() -> ServiceError {
-    user_err(
-        UserErrorCode::Conflict,
-        "the document was changed by someone else at the same time; reload and retry",
+         outcome, entity_type, entity_id, before_json, after_json, detail, occurred_at)",
+        records,
+        |s, r| {
+            let e = &r.entry;
+            vec![
+                s.p(e.stream.clone()),
+                s.p(r.seq),
+                s.p(r.prev.clone()),
+                s.p(r.hash.clone()),
+                s.p(e.actor_id),
+                s.p(e.actor_position.clone()),
+                s.p(e.action.clone()),
+                s.p(e.outcome.clone()),
+                s.p(e.entity_type.clone()),
+                s.p(e.entity_id),
+                s.p(e.before.clone()),
+                s.p(e.after.clone()),
+                s.p(e.detail.clone()),
+                s.p(r.at),
+            ]
+        },
     )
 }
 
-impl StepRun {
-    /// Appends an audit record to its stream, written at the end of the step.
-    pub async fn audit(&mut self, entry: Entry) -> Result<(), DbErr> {
-        if !self.deferred.heads.contains_key(&entry.stream) {
-            let (seq, hash) = audit::lock_head(&self.txn, &entry.stream).await?;
-            self.deferred
-                .head_read(entry.stream.clone(), Some((seq, hash)));
+fn notes_sql(s: &mut Sql, notes: &[Note]) -> String {
+    let insert = insert_sql(
+        s,
+        "INSERT INTO notifications (user_id, order_id, kind, message, created_at)",
+        notes,
+        |s, n| {
+            vec![
+                s.p(n.user_id),
+                s.p(n.order_id),
+                s.p(n.kind.clone()),
+                s.p(n.message.clone()),
+                s.p(n.at),
+            ]
+        },
+    );
+    format!("{insert} RETURNING id, user_id, order_id, kind, message, created_at, read_at")
+}
+
+/// The statements of a flush: the guarded updates (each must hit one row),
+/// then the audit records and the notifications (`None` when there are none).
+struct Parts {
+    guarded: Vec<String>,
+    records: Option<String>,
+    notes: Option<String>,
+}
+
+impl Deferred {
+    fn parts(&self, s: &mut Sql) -> Parts {
+        let mut guarded: Vec<String> = self.orders.iter().map(|u| order_sql(s, u)).collect();
+        for stream in &self.streams {
+            if let Some(h) = self.heads.get(stream) {
+                guarded.push(head_sql(s, stream, h));
+            }
         }
-        let d = &mut self.deferred;
-        let Some(head) = d.heads.get_mut(&entry.stream) else {
+        Parts {
+            guarded,
+            records: (!self.records.is_empty()).then(|| records_sql(s, &self.records)),
+            notes: (!self.notes.is_empty()).then(|| notes_sql(s, &self.notes)),
+        }
+    }
+
+    /// Appends an audit record to its stream. A stream not read yet has its
+    /// head locked now (`audit::lock_head`).
+    pub async fn audit<C: ConnectionTrait>(&mut self, db: &C, entry: Entry) -> Result<(), DbErr> {
+        if !self.heads.contains_key(&entry.stream) {
+            let head = audit::lock_head(db, &entry.stream).await?;
+            self.head_read(entry.stream.clone(), Some(head));
+        }
+        let Some(head) = self.heads.get_mut(&entry.stream) else {
             return Err(DbErr::Custom(format!("no head for {}", entry.stream)));
         };
         let seq = head.seq + 1;
@@ -250,10 +268,10 @@ impl StepRun {
         let hash = audit::compute_hash(&entry.stream, seq, &head.hash, &entry, at);
         let prev = std::mem::replace(&mut head.hash, hash.clone());
         head.seq = seq;
-        if !d.streams.contains(&entry.stream) {
-            d.streams.push(entry.stream.clone());
+        if !self.streams.contains(&entry.stream) {
+            self.streams.push(entry.stream.clone());
         }
-        d.records.push(Record {
+        self.records.push(Record {
             entry,
             seq,
             prev,
@@ -261,6 +279,120 @@ impl StepRun {
             at,
         });
         Ok(())
+    }
+
+    /// Notifies `recipients` except `actor_id` (never notified of their own
+    /// step).
+    pub fn notify(
+        &mut self,
+        actor_id: i64,
+        recipients: impl IntoIterator<Item = i64>,
+        order_id: Option<i64>,
+        kind: &str,
+        message: &str,
+    ) {
+        let at = crate::app::now();
+        for user_id in recipients.into_iter().filter(|u| *u != actor_id) {
+            self.notes.push(Note {
+                user_id,
+                order_id,
+                kind: kind.to_owned(),
+                message: message.to_owned(),
+                at,
+            });
+        }
+    }
+
+    /// Writes everything deferred. `Ok(None)` when a guarded update missed
+    /// (a head or the order moved since it was read): the caller rolls back.
+    pub async fn write<C: ConnectionTrait>(
+        self,
+        db: &C,
+    ) -> Result<Option<Vec<notification::Model>>, DbErr> {
+        if self.is_empty() {
+            return Ok(Some(vec![]));
+        }
+        let pg = db.get_database_backend() == DbBackend::Postgres;
+        let mut s = Sql::new(pg);
+        let parts = self.parts(&mut s);
+        let expected = parts.guarded.len() as i64;
+        s.text = if pg {
+            pg_text(parts)
+        } else {
+            sqlite_text(parts)
+        };
+        let rows = db.query_all_raw(s.statement()).await?;
+        let mut guards = 0;
+        let mut out = vec![];
+        for row in &rows {
+            if pg {
+                guards = row.try_get("", "sg_guards")?;
+                if row
+                    .try_get::<Option<i64>>("", "id")
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    out.push(notification::Model::from_query_result(row, "")?);
+                }
+            } else if row.try_get::<i64>("", "sg_guard").is_ok() {
+                guards += 1;
+            } else {
+                out.push(notification::Model::from_query_result(row, "")?);
+            }
+        }
+        Ok((guards == expected).then_some(out))
+    }
+}
+
+/// PostgreSQL: one statement, the writes as data-modifying CTEs, and one row
+/// per notification (at least one row) with the number of guarded rows hit.
+fn pg_text(parts: Parts) -> String {
+    let mut ctes = vec![];
+    let mut counts = vec![];
+    for (i, q) in parts.guarded.iter().enumerate() {
+        ctes.push(format!("g{i} AS ({q} RETURNING 1)"));
+        counts.push(format!("(SELECT count(*) FROM g{i})"));
+    }
+    if let Some(q) = parts.records {
+        ctes.push(format!("l AS ({q})"));
+    }
+    let counted = if counts.is_empty() {
+        "CAST(0 AS BIGINT)".to_owned()
+    } else {
+        counts.join(" + ")
+    };
+    let (cols, joined) = match parts.notes {
+        Some(q) => {
+            ctes.push(format!("n AS ({q})"));
+            (", n.*", " LEFT JOIN n ON TRUE")
+        }
+        None => ("", ""),
+    };
+    format!(
+        "WITH {} SELECT {counted} AS sg_guards{cols} FROM (SELECT 1 AS sg_one) AS sg_one{joined}",
+        ctes.join(", ")
+    )
+}
+
+/// SQLite: the statements one after another in one query (one trip to the
+/// connection's thread instead of one per statement, while this transaction
+/// holds the database's only writer); each guarded row hit returns a row.
+fn sqlite_text(parts: Parts) -> String {
+    let mut out: Vec<String> = parts
+        .guarded
+        .into_iter()
+        .map(|q| format!("{q} RETURNING 1 AS sg_guard"))
+        .collect();
+    out.extend(parts.records);
+    out.extend(parts.notes);
+    out.join("; ")
+}
+
+impl StepRun {
+    /// Appends an audit record to its stream, written at the end of the step.
+    pub async fn audit(&mut self, entry: Entry) -> Result<(), DbErr> {
+        self.deferred.audit(&self.txn, entry).await
     }
 
     /// Notifies `recipients` (never the actor themself), written at the end
@@ -272,143 +404,24 @@ impl StepRun {
         kind: &str,
         message: &str,
     ) {
-        let at = crate::app::now();
         let me = self.actor.user_id;
-        for user_id in recipients.into_iter().filter(|u| *u != me) {
-            self.deferred.notes.push(Note {
-                user_id,
-                order_id,
-                kind: kind.to_owned(),
-                message: message.to_owned(),
-                at,
-            });
-        }
+        self.deferred
+            .notify(me, recipients, order_id, kind, message);
     }
 
     /// Writes what the step deferred, in its transaction. CONFLICT when a
-    /// head moved since it was read.
+    /// head or the order moved since it was read.
     pub async fn flush(&mut self) -> Result<(), ServiceError> {
         let d = std::mem::take(&mut self.deferred);
-        if d.is_empty() {
-            return Ok(());
-        }
-        let heads: Vec<(&str, &Head)> = d
-            .streams
-            .iter()
-            .filter_map(|s| d.heads.get(s).map(|h| (s.as_str(), h)))
-            .collect();
-        let notes = match self.txn.get_database_backend() {
-            DbBackend::Postgres => {
-                flush_pg(&self.txn, &d.orders, &heads, &d.records, &d.notes).await?
+        match d.write(&self.txn).await? {
+            Some(notes) => {
+                self.notes.extend(notes);
+                Ok(())
             }
-            _ => flush_each(&self.txn, &d.orders, &heads, &d.records, &d.notes).await?,
-        };
-        self.notes.extend(notes);
-        Ok(())
-    }
-}
-
-/// PostgreSQL: everything in one statement.
-async fn flush_pg<C: ConnectionTrait>(
-    db: &C,
-    orders: &[OrderUpdate],
-    heads: &[(&str, &Head)],
-    records: &[Record],
-    notes: &[Note],
-) -> Result<Vec<notification::Model>, ServiceError> {
-    let mut s = Sql::new(true);
-    let mut ctes = vec![];
-    let mut guarded = vec![];
-    for (i, u) in orders.iter().enumerate() {
-        let q = order_sql(&mut s, u);
-        ctes.push(format!("u{i} AS ({q} RETURNING 1)"));
-        guarded.push(format!("u{i}"));
-    }
-    for (i, (stream, h)) in heads.iter().enumerate() {
-        let q = head_sql(&mut s, stream, h);
-        ctes.push(format!("h{i} AS ({q} RETURNING 1)"));
-        guarded.push(format!("h{i}"));
-    }
-    if !records.is_empty() {
-        let q = records_sql(&mut s, records);
-        ctes.push(format!("l AS ({q})"));
-    }
-    if !notes.is_empty() {
-        let q = notes_sql(&mut s, notes);
-        ctes.push(format!("n AS ({q})"));
-    }
-    let counted = if guarded.is_empty() {
-        "CAST(0 AS BIGINT)".to_owned()
-    } else {
-        guarded
-            .iter()
-            .map(|g| format!("(SELECT count(*) FROM {g})"))
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    let joined = if notes.is_empty() {
-        ""
-    } else {
-        " LEFT JOIN n ON TRUE"
-    };
-    let cols = if notes.is_empty() { "" } else { ", n.*" };
-    s.text = format!(
-        "WITH {} SELECT {counted} AS sg_heads{cols} FROM (SELECT 1 AS sg_one) AS sg_one{joined}",
-        ctes.join(", ")
-    );
-    let rows = db.query_all_raw(s.statement()).await?;
-    let mut out = vec![];
-    for row in &rows {
-        let moved: i64 = row.try_get("", "sg_heads")?;
-        if moved != guarded.len() as i64 {
-            return Err(conflict());
-        }
-        if !notes.is_empty() && row.try_get::<Option<i64>>("", "id")?.is_some() {
-            out.push(notification::Model::from_query_result(row, "")?);
+            None => Err(user_err(
+                UserErrorCode::Conflict,
+                "the document was changed by someone else at the same time; reload and retry",
+            )),
         }
     }
-    Ok(out)
-}
-
-/// SQLite: the statements one after another, sent as one query (one trip to
-/// the connection's thread instead of one per statement, while this
-/// transaction holds the database's only writer).
-async fn flush_each<C: ConnectionTrait>(
-    db: &C,
-    orders: &[OrderUpdate],
-    heads: &[(&str, &Head)],
-    records: &[Record],
-    notes: &[Note],
-) -> Result<Vec<notification::Model>, ServiceError> {
-    let mut s = Sql::new(false);
-    let mut parts = vec![];
-    for u in orders {
-        let q = order_sql(&mut s, u);
-        parts.push(format!("{q} RETURNING 1 AS sg_guard"));
-    }
-    for (stream, h) in heads {
-        let q = head_sql(&mut s, stream, h);
-        parts.push(format!("{q} RETURNING 1 AS sg_guard"));
-    }
-    if !records.is_empty() {
-        parts.push(records_sql(&mut s, records));
-    }
-    if !notes.is_empty() {
-        parts.push(notes_sql(&mut s, notes));
-    }
-    s.text = parts.join("; ");
-    let rows = db.query_all_raw(s.statement()).await?;
-    let mut guards = 0;
-    let mut out = vec![];
-    for row in &rows {
-        if row.try_get::<i64>("", "sg_guard").is_ok() {
-            guards += 1;
-        } else {
-            out.push(notification::Model::from_query_result(row, "")?);
-        }
-    }
-    if guards != orders.len() + heads.len() {
-        return Err(conflict());
-    }
-    Ok(out)
 }

@@ -201,20 +201,3 @@ where
         ServiceError::App(e) => Err(e),
     }
 }
-
-/// Runs a read-write step that needs no idempotency (e.g. marking
-/// notifications read) in one transaction.
-pub async fn run_plain<T, F>(app: &AppState, actor: &Actor, f: F) -> Result<T, ServiceError>
-where
-    F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
-{
-    let txn = app.db.begin().await?;
-    let mut step = StepRun::new(app, actor, txn, None);
-    let v = f(&mut step).await?;
-    step.flush().await?;
-    step.txn.commit().await?;
-    for n in step.notes {
-        app.hub.publish(n);
-    }
-    Ok(v)
-}

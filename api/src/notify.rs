@@ -5,8 +5,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Set,
-    Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
 };
 use tokio::sync::broadcast;
 
@@ -117,33 +116,4 @@ pub async fn responsible_for<C: ConnectionTrait>(
         .into_iter()
         .map(|u| u.id)
         .collect())
-}
-
-/// Inserts one notification per recipient (never the actor themself), in
-/// one statement, and returns them, to be published after commit.
-pub async fn send<C: ConnectionTrait>(
-    db: &C,
-    recipients: BTreeSet<i64>,
-    actor_id: i64,
-    order_id: Option<i64>,
-    kind: &str,
-    message: &str,
-) -> Result<Vec<notification::Model>, DbErr> {
-    let now = crate::app::now();
-    let rows: Vec<notification::ActiveModel> = recipients
-        .into_iter()
-        .filter(|u| *u != actor_id)
-        .map(|uid| notification::ActiveModel {
-            user_id: Set(uid),
-            order_id: Set(order_id),
-            kind: Set(kind.to_owned()),
-            message: Set(message.to_owned()),
-            created_at: Set(now),
-            read_at: Set(None),
-            ..Default::default()
-        })
-        .collect();
-    notification::Entity::insert_many(rows)
-        .exec_with_returning(db)
-        .await
 }

@@ -546,9 +546,7 @@ e2e!(
         // the document. A writer that appended to the stream in between
         // turns the step into CONFLICT: nothing of it is written, and the
         // chain stays intact.
-        use salesguard_api::audit::Entry;
         use salesguard_api::error::UserErrorCode;
-        use salesguard_api::idempotency::{self, Request};
         use salesguard_entities::model::{audit_head, user};
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
@@ -571,7 +569,7 @@ e2e!(
             .await
             .expect("query")
             .expect("an assistant");
-        let recipient = u.id;
+        let recipient = scalar(&s, "SELECT MIN(id) FROM users WHERE position = 'FINANCE'").await;
         let actor = salesguard_api::auth::load_actor(db, &s.app, u)
             .await
             .expect("actor");
@@ -583,29 +581,7 @@ e2e!(
         let notes = scalar(&s, "SELECT COUNT(*) FROM notifications").await;
 
         // Read before the second record was appended: seq 1.
-        let (st, id) = (stream.clone(), order_id);
-        let refused = idempotency::run(
-            &s.app,
-            &actor,
-            Request {
-                operation: "test",
-                input: &(),
-                idempotency_key: None,
-                entity: None,
-                order_out: None,
-            },
-            move |run| {
-                Box::pin(async move {
-                    run.deferred.head_read(st, Some((1, "stale".into())));
-                    run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))
-                        .await?;
-                    run.notify([recipient + 1_000_000], Some(id), "TEST", "test");
-                    Ok(())
-                })
-            },
-        )
-        .await
-        .expect("no internal error");
+        let refused = audit_step(&s, &actor, &stream, (1, "stale".into()), Some(recipient)).await;
         let err = refused.expect_err("a moved head is a conflict");
         assert_eq!(err.code, UserErrorCode::Conflict);
         // Only the refusal is recorded (in the actor's refusal stream).
@@ -623,29 +599,7 @@ e2e!(
         assert_eq!((after.seq, &after.hash), (head.seq, &head.hash));
 
         // Read right, the same step is written: one record, chained on.
-        let (st, id) = (stream.clone(), order_id);
-        let (seq, hash) = (head.seq, head.hash.clone());
-        let done = idempotency::run(
-            &s.app,
-            &actor,
-            Request {
-                operation: "test",
-                input: &(),
-                idempotency_key: None,
-                entity: None,
-                order_out: None,
-            },
-            move |run| {
-                Box::pin(async move {
-                    run.deferred.head_read(st, Some((seq, hash)));
-                    run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))
-                        .await?;
-                    Ok(())
-                })
-            },
-        )
-        .await
-        .expect("no internal error");
+        let done = audit_step(&s, &actor, &stream, (head.seq, head.hash.clone()), None).await;
         assert!(done.is_ok(), "{done:?}");
         assert_eq!(scalar(&s, &in_stream).await, records + 1);
         let v = salesguard_api::audit::verify(db).await.expect("verify");
@@ -701,4 +655,44 @@ async fn connections_the_server_ended_are_replaced() {
     for _ in 0..4 {
         assert_eq!(ready().await, 200, "a dropped connection was handed out");
     }
+}
+
+/// Runs a step that appends one audit record to the order stream `stream`
+/// (and notifies `notify`), its head taken as read at `head`.
+async fn audit_step(
+    s: &Server,
+    actor: &salesguard_api::auth::Actor,
+    stream: &str,
+    head: (i64, String),
+    notify: Option<i64>,
+) -> Result<(), salesguard_api::error::UserError> {
+    use salesguard_api::audit::Entry;
+    use salesguard_api::idempotency::{self, Request};
+    let stream = stream.to_owned();
+    let id: i64 = stream
+        .trim_start_matches("SalesOrder:")
+        .parse()
+        .expect("an order stream");
+    idempotency::run(
+        &s.app,
+        actor,
+        Request {
+            operation: "test",
+            input: &(),
+            idempotency_key: None,
+            entity: None,
+            order_out: None,
+        },
+        move |run| {
+            Box::pin(async move {
+                run.deferred.head_read(stream, Some(head));
+                run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))
+                    .await?;
+                run.notify(notify, Some(id), "TEST", "test");
+                Ok(())
+            })
+        },
+    )
+    .await
+    .expect("no internal error")
 }

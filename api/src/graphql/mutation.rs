@@ -344,11 +344,8 @@ impl MutationRoot {
                     .filter(session::Column::Id.eq(s.id))
                     .exec(&run.txn)
                     .await?;
-                audit::append(
-                    &run.txn,
-                    Entry::ok(&run.actor, "sessionRevoke", "Session", s.id),
-                )
-                .await?;
+                run.audit(Entry::ok(&run.actor, "sessionRevoke", "Session", s.id))
+                    .await?;
                 Ok(true)
             })
         })
@@ -839,8 +836,7 @@ impl MutationRoot {
                         q = q.filter(notification::Column::Id.is_in(v));
                     }
                     let n = q.exec(&run.txn).await?.rows_affected;
-                    audit::append(
-                        &run.txn,
+                    run.audit(
                         Entry {
                             stream: format!(
                                 "notifications:{}:{}",

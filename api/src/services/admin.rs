@@ -13,7 +13,7 @@ use salesguard_entities::model::{
 };
 use salesguard_entities::rules::Position;
 
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::auth::{hash_password, validate_new_password};
 use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
@@ -106,11 +106,8 @@ pub async fn region_create(
     }
     .insert(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "regionCreate", "Region", r.id).after(&r),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "regionCreate", "Region", r.id).after(&r))
+        .await?;
     Ok(r.id)
 }
 
@@ -162,11 +159,8 @@ pub async fn agent_create(run: &mut StepRun, input: AgentCreateInput) -> Result<
     }
     .insert(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "agentCreate", "Agent", a.id).after(&a),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "agentCreate", "Agent", a.id).after(&a))
+        .await?;
     Ok(a.id)
 }
 
@@ -199,8 +193,7 @@ pub async fn agent_set_credit_limit(
     let mut am = a.into_active_model();
     am.credit_limit_fen = Set(limit.0);
     let after = am.update(&run.txn).await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry::ok(&run.actor, "agentSetCreditLimit", "Agent", id)
             .before(&before)
             .after(&after)
@@ -245,11 +238,8 @@ pub async fn product_create(
     }
     .insert(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "productCreate", "Product", p.id).after(&p),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "productCreate", "Product", p.id).after(&p))
+        .await?;
     Ok(p.id)
 }
 
@@ -308,11 +298,8 @@ pub async fn warehouse_create(
     }
     .insert(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "warehouseCreate", "Warehouse", w.id).after(&w),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "warehouseCreate", "Warehouse", w.id).after(&w))
+        .await?;
     Ok(w.id)
 }
 
@@ -375,11 +362,8 @@ pub async fn stock_receive(
     }
     .insert(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "stockReceive", "StockMovement", m.id).after(&m),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "stockReceive", "StockMovement", m.id).after(&m))
+        .await?;
     Ok((wid, pid))
 }
 
@@ -432,11 +416,8 @@ pub async fn user_create(run: &mut StepRun, input: UserCreateInput) -> Result<i6
         all_regions: input.all_regions,
     };
     let (u, after) = insert_user(&run.txn, new).await?;
-    audit::append(
-        &run.txn,
-        Entry::ok(&run.actor, "userCreate", "User", u).after(&after),
-    )
-    .await?;
+    run.audit(Entry::ok(&run.actor, "userCreate", "User", u).after(&after))
+        .await?;
     Ok(u)
 }
 

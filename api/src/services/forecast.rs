@@ -11,7 +11,7 @@ use serde::Serialize;
 use salesguard_entities::model::{forecast, product, region};
 use salesguard_entities::rules::Position;
 
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
@@ -133,8 +133,7 @@ pub async fn forecast_submit(
         .filter(forecast::Column::ProductId.is_in(seen.iter().copied()))
         .all(&run.txn)
         .await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry {
             stream: format!("forecasts:{}", run.actor.user_id),
             ..Entry::ok(&run.actor, "forecastSubmit", "Region", rid)

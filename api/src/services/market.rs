@@ -17,7 +17,7 @@ use salesguard_entities::model::{
 };
 use salesguard_entities::rules::{Fen, MoneyError, Position};
 
-use crate::audit::{self, Entry};
+use crate::audit::Entry;
 use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
@@ -292,8 +292,7 @@ pub async fn sell_through_record(
         },
     )
     .await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry {
             stream: format!("market:{}", run.actor.user_id),
             ..Entry::ok(&run.actor, "sellThroughRecord", "Agent", ag.id)
@@ -394,8 +393,7 @@ pub async fn unit_sighting_record(
         },
     )
     .await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry {
             stream: format!("market:{}", run.actor.user_id),
             ..Entry::ok(&run.actor, "unitSightingRecord", "User", run.actor.user_id)
@@ -495,8 +493,7 @@ pub async fn price_observation_record(
         },
     )
     .await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry {
             stream: format!("market:{}", run.actor.user_id),
             ..Entry::ok(
@@ -575,8 +572,7 @@ pub async fn price_list_set(
     )
     .exec_without_returning(&run.txn)
     .await?;
-    audit::append(
-        &run.txn,
+    run.audit(
         Entry::ok(&run.actor, "priceListSet", "Product", pid).detail(format!(
             "{tier}: price {} floor {}",
             Fen(price),

@@ -381,7 +381,9 @@ async fn notify_order(
 /// What a step reads with its order, for its notifications.
 pub struct OrderCtx {
     pub order_id: i64,
-    /// Everyone who has acted on the order (see `notify::order_parties`).
+    /// Who has acted on the order's documents (see `notify::order_parties`;
+    /// `notify_order` adds the order's own salesperson and payment
+    /// confirmer).
     pub parties: BTreeSet<i64>,
     /// Active users responsible for the order's region (assigned to it or a
     /// parent region, or company-wide) in the positions steps copy in.
@@ -453,8 +455,7 @@ async fn load_for_step(
         return Ok(None);
     };
     let order = sales_order::Model::from_query_result(&row, "")?;
-    let mut parties = BTreeSet::from([order.salesperson_id]);
-    parties.extend(order.payment_confirmed_by);
+    let mut parties = BTreeSet::new();
     for col in [
         "sg_drafted_by",
         "sg_submitted_by",
