@@ -161,6 +161,7 @@ pub fn compute(
         ]),
         inner(&["order_id"]),
     )
+    .drop(cols(["order_id"]))
     .collect()
     .map_err(|e| anyhow::anyhow!("joining order lines to orders: {e}"))?;
     tracing::debug!(
@@ -1064,9 +1065,9 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
                 .sell
                 .clone()
                 .lazy()
-                .filter(between("day", start, d).and(col("serial").is_not_null()))
+                .filter(between("day", start, d).and(col("unit").is_not_null()))
                 .select([
-                    col("serial"),
+                    col("unit"),
                     col("region_id"),
                     lit("SELL_THROUGH").alias("src"),
                     col("id"),
@@ -1075,9 +1076,9 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
                 .sightings
                 .clone()
                 .lazy()
-                .filter(between("day", start, d))
+                .filter(between("day", start, d).and(col("unit").is_not_null()))
                 .select([
-                    col("serial"),
+                    col("unit"),
                     col("region_id"),
                     lit("UNIT_SIGHTING").alias("src"),
                     col("id"),
@@ -1087,7 +1088,7 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
     )?;
     let located = join(
         join(
-            join(events, ctx.inp.units.clone().lazy(), inner(&["serial"])),
+            join(events, ctx.inp.units.clone().lazy(), inner(&["unit"])),
             homes(ctx, "owner_agent_id")?,
             inner(&["owner_agent_id"]),
         ),
@@ -1100,9 +1101,9 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
             .otherwise(lit(0i64))
             .alias("out"),
     );
-    // One row per serial: diverted when any event was outside.
+    // One row per unit: diverted when any event was outside.
     let per_serial = located
-        .group_by([col("owner_agent_id"), col("serial")])
+        .group_by([col("owner_agent_id"), col("unit")])
         .agg([
             col("out").max().alias("out"),
             col("region_id")
@@ -1120,7 +1121,7 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         .lazy()
         .group_by([col("owner_agent_id")])
         .agg([
-            col("serial").count().alias("located"),
+            col("unit").count().alias("located"),
             col("out").sum().alias("diverted"),
         ])
         .collect()?;
@@ -1139,7 +1140,7 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
                 .sell
                 .clone()
                 .lazy()
-                .filter(between("day", start, d).and(col("serial").is_null())),
+                .filter(between("day", start, d).and(col("has_serial").not())),
             homes(ctx, "agent_id")?,
             inner(&["agent_id"]),
         ),
@@ -1165,14 +1166,17 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
     let diverted_rows = per_serial
         .lazy()
         .filter(col("out").eq(lit(1i64)))
-        .sort(["serial"], Default::default())
         .collect()?;
-    let (dr_agent, dr_serial, dr_region, dr_src) = (
-        i64s(&diverted_rows, "owner_agent_id")?,
-        strs(&diverted_rows, "serial")?,
-        i64s(&diverted_rows, "seen_region")?,
-        strs(&diverted_rows, "src")?,
-    );
+    // The diverted units (serial, owner, region seen in, source), by serial.
+    let mut units_out: Vec<(&str, i64, i64, String)> = i64s(&diverted_rows, "unit")?
+        .into_iter()
+        .map(|u| ctx.inp.serials.serial(u32::try_from(u).unwrap_or(u32::MAX)))
+        .zip(i64s(&diverted_rows, "owner_agent_id")?)
+        .zip(i64s(&diverted_rows, "seen_region")?)
+        .zip(strs(&diverted_rows, "src")?)
+        .map(|(((s, a), r), src)| (s, a, r, src))
+        .collect();
+    units_out.sort();
     for (agent, (located, diverted)) in fig {
         if diverted < th.diversion_min_units as f64 || located <= 0.0 {
             continue;
@@ -1200,12 +1204,10 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         s.unit = "SHARE";
         s.formula = "diversion rate = units of the agent found outside its region (sell-through or activation, warranty, call-back) / units located, in the window";
         let mut where_found: BTreeMap<String, usize> = BTreeMap::new();
-        for j in 0..dr_agent.len() {
-            if dr_agent[j] == agent {
-                *where_found
-                    .entry(ctx.inp.region_label(dr_region[j]))
-                    .or_default() += 1;
-            }
+        for (_, _, region, _) in units_out.iter().filter(|x| x.1 == agent) {
+            *where_found
+                .entry(ctx.inp.region_label(*region))
+                .or_default() += 1;
         }
         s.summary = format!(
             "{}: {} of {} units located turned up outside its region ({}){}",
@@ -1231,16 +1233,15 @@ fn diversion(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
             ("units_diverted", diverted),
             ("units_located", located),
         ];
-        (s.evidence, s.more) = cap((0..dr_agent.len())
-            .filter(|&j| dr_agent[j] == agent)
-            .map(|j| Evidence {
+        (s.evidence, s.more) = cap(units_out
+            .iter()
+            .filter(|x| x.1 == agent)
+            .map(|(serial, _, region, src)| Evidence {
                 kind: "SERIAL",
                 id: None,
                 reference: format!(
-                    "{} found in {} ({})",
-                    dr_serial[j],
-                    ctx.inp.region_label(dr_region[j]),
-                    dr_src[j]
+                    "{serial} found in {} ({src})",
+                    ctx.inp.region_label(*region),
                 ),
             })
             .collect());

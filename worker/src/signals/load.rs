@@ -3,6 +3,7 @@
 //! vectors (no per-row objects). Days are `i32` days since 1970-01-01 in
 //! the business time zone.
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,6 +13,8 @@ use polars::prelude::*;
 use salesguard_api::pgcopy::{copy_rows, Tuple};
 use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::Row;
+
+use super::serials::{SerialIndex, SerialList};
 
 /// Day number of a date (days since 1970-01-01).
 pub fn day_of(d: NaiveDate) -> i32 {
@@ -65,13 +68,17 @@ pub struct Inputs {
     pub payments: DataFrame,
     /// Open receivables: order_id, agent_id, outstanding_fen, due_day.
     pub receivables: DataFrame,
-    /// Sell-through: id, agent_id, product_id, serial (nullable), qty,
-    /// price_fen, region_id, day.
+    /// Sell-through: id, agent_id, product_id, has_serial, unit (the
+    /// serial's unit number; null without a serial or for a serial never
+    /// shipped), qty, price_fen, region_id, day.
     pub sell: DataFrame,
-    /// Unit sightings: id, serial, region_id, day.
+    /// Unit sightings: id, unit (null for a serial never shipped),
+    /// region_id, day.
     pub sightings: DataFrame,
-    /// Shipped serials: serial, owner_agent_id.
+    /// Shipped units: unit (number), owner_agent_id.
     pub units: DataFrame,
+    /// The shipped units' serials, by unit number.
+    pub serials: SerialIndex,
     /// Forecasts: id, month, region_id, product_id, salesperson_id, qty.
     pub forecasts: DataFrame,
     /// Price observations: id, product_id, region_id, tier, price_fen, day.
@@ -162,6 +169,10 @@ trait Cells {
     fn ts(&self, i: usize) -> anyhow::Result<DateTime<Utc>>;
     /// A nullable text, borrowed from the row.
     fn opt_str(&self, i: usize) -> anyhow::Result<Option<&str>>;
+    /// A nullable text's bytes (no UTF-8 check where the backend allows).
+    fn opt_bytes(&self, i: usize) -> anyhow::Result<Option<&[u8]>> {
+        Ok(self.opt_str(i)?.map(str::as_bytes))
+    }
     /// A date as a day number (days since 1970-01-01).
     fn day(&self, i: usize) -> anyhow::Result<i32> {
         Ok(day_of(self.date(i)?))
@@ -209,6 +220,9 @@ impl Cells for Tuple<'_> {
     }
     fn opt_str(&self, i: usize) -> anyhow::Result<Option<&str>> {
         Tuple::opt_str(self, i)
+    }
+    fn opt_bytes(&self, i: usize) -> anyhow::Result<Option<&[u8]>> {
+        self.raw(i)
     }
     fn day(&self, i: usize) -> anyhow::Result<i32> {
         Tuple::day(self, i)
@@ -262,15 +276,13 @@ where
     T: Send + 'static,
     F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
 {
-    tokio::spawn(f)
+    let t = std::time::Instant::now();
+    let out = tokio::spawn(f)
         .await
         .with_context(|| format!("loading {what}"))?
-        .with_context(|| what.to_owned())
-}
-
-/// A nullable text column, built in place (no `String` per row).
-fn str_col(name: &str) -> StringChunkedBuilder {
-    StringChunkedBuilder::new(name.into(), 0)
+        .with_context(|| what.to_owned())?;
+    tracing::debug!(table = what, secs = t.elapsed().as_secs_f64(), "loaded");
+    Ok(out)
 }
 
 type Dims = (
@@ -362,12 +374,13 @@ async fn load_orders(db: DatabaseConnection, tz: Tz) -> anyhow::Result<DataFrame
     ])
 }
 
+/// All order lines: the computation keeps those of shipped orders when it
+/// joins them to the orders (cheaper there than a join in the query).
 async fn load_lines(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
     let (mut l_order, mut l_product, mut l_qty, mut l_price) = (vec![], vec![], vec![], vec![]);
     each(
         &db,
-        "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
-         FROM order_lines l JOIN shipments s ON s.order_id = l.order_id",
+        "SELECT order_id, product_id, quantity, unit_price_fen FROM order_lines",
         |r| {
             l_order.push(r.i64(0)?);
             l_product.push(r.i64(1)?);
@@ -435,10 +448,11 @@ async fn load_receivables(
     Ok((df, order_numbers))
 }
 
-async fn load_sell(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+/// Sell-through, with its serials as read (see `with_units`).
+async fn load_sell(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialList)> {
     let (mut id, mut agent, mut product, mut qty, mut price, mut region, mut day) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut serial = str_col("serial");
+    let mut serials = SerialList::new();
     each(
         &db,
         "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
@@ -447,7 +461,7 @@ async fn load_sell(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
             id.push(r.i64(0)?);
             agent.push(r.i64(1)?);
             product.push(r.i64(2)?);
-            serial.append_option(r.opt_str(3)?);
+            serials.push(r.opt_bytes(3)?)?;
             qty.push(r.i64(4)?);
             price.push(r.i64(5)?);
             region.push(r.i64(6)?);
@@ -456,54 +470,85 @@ async fn load_sell(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
         },
     )
     .await?;
-    frame(vec![
+    let df = frame(vec![
         c("id", id),
         c("agent_id", agent),
         c("product_id", product),
-        serial.finish().into_column(),
         c("qty", qty),
         c("price_fen", price),
         c("region_id", region),
         c("day", day),
-    ])
+    ])?;
+    Ok((df, serials))
 }
 
-async fn load_sightings(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+/// Unit sightings, with their serials as read (see `with_units`).
+async fn load_sightings(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialList)> {
     let (mut g_id, mut g_region, mut g_day) = (vec![], vec![], vec![]);
-    let mut g_serial = str_col("serial");
+    let mut serials = SerialList::new();
     each(
         &db,
         "SELECT id, serial, region_id, seen_on FROM unit_sightings",
         |r| {
             g_id.push(r.i64(0)?);
-            g_serial.append_option(r.opt_str(1)?);
+            serials.push(r.opt_bytes(1)?)?;
             g_region.push(r.i64(2)?);
             g_day.push(r.day(3)?);
             Ok(())
         },
     )
     .await?;
-    frame(vec![
+    let df = frame(vec![
         c("id", g_id),
-        g_serial.finish().into_column(),
         c("region_id", g_region),
         c("day", g_day),
+    ])?;
+    Ok((df, serials))
+}
+
+/// Adds a table's `has_serial` and `unit` columns: its serials turned into
+/// unit numbers, on a blocking thread.
+async fn with_units(
+    what: &'static str,
+    (mut df, serials): (DataFrame, SerialList),
+    units: Arc<SerialIndex>,
+) -> anyhow::Result<DataFrame> {
+    tokio::task::spawn_blocking(move || {
+        let (present, unit) = serials.resolve(&units);
+        df.with_column(Column::new("has_serial".into(), present))?;
+        df.with_column(Column::new("unit".into(), unit))?;
+        anyhow::Ok(df)
+    })
+    .await
+    .with_context(|| format!("numbering the units of {what}"))?
+}
+
+/// The units frame of interned serials and their owners: unit `i` is row `i`.
+pub fn units_frame(owners: Vec<i64>) -> anyhow::Result<DataFrame> {
+    let n = u32::try_from(owners.len()).context("too many units")?;
+    frame(vec![
+        c("unit", (0..n).collect::<Vec<u32>>()),
+        c("owner_agent_id", owners),
     ])
 }
 
-async fn load_units(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
-    let mut u_serial = str_col("serial");
-    let mut u_agent = vec![];
+/// Shipped units: their serials interned, and the agent each went to.
+async fn load_units(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialIndex)> {
+    let mut serials = SerialIndex::new();
+    let mut owners = vec![];
     each(&db, "SELECT serial, agent_id FROM serial_units", |r| {
-        u_serial.append_option(r.opt_str(0)?);
-        u_agent.push(r.i64(1)?);
+        let serial = r
+            .opt_bytes(0)?
+            .context("column 0: NULL where a value is required")?;
+        let (_, new) = serials.insert(serial)?;
+        if new {
+            owners.push(r.i64(1)?);
+        }
         Ok(())
     })
     .await?;
-    frame(vec![
-        u_serial.finish().into_column(),
-        c("owner_agent_id", u_agent),
-    ])
+    serials.shrink();
+    Ok((units_frame(owners)?, serials))
 }
 
 /// Forecasts, price observations and the price list (small tables).
@@ -586,15 +631,33 @@ async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFr
 /// table in a task of its own, side by side.
 pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
     let _ = as_of;
+    // The serial events load beside the units; their serials become unit
+    // numbers once all units are in.
+    let events = {
+        let db = db.clone();
+        async move {
+            let ((units, serials), sell, sightings) = tokio::try_join!(
+                task("serial units", load_units(db.clone())),
+                task("sell-through", load_sell(db.clone())),
+                task("unit sightings", load_sightings(db.clone())),
+            )?;
+            let serials = Arc::new(serials);
+            let (sell, sightings) = tokio::try_join!(
+                with_units("sell-through", sell, serials.clone()),
+                with_units("unit sightings", sightings, serials.clone()),
+            )?;
+            let serials = Arc::try_unwrap(serials)
+                .map_err(|_| anyhow::anyhow!("the serial index is still shared"))?;
+            anyhow::Ok((units, serials, sell, sightings))
+        }
+    };
     let (
         (regions, agents, people, products),
         orders,
         lines,
         payments,
         (receivables, order_numbers),
-        sell,
-        sightings,
-        units,
+        (units, serials, sell, sightings),
         (forecasts, prices, floors),
     ) = tokio::try_join!(
         task("regions, agents, users, products", load_dims(db.clone())),
@@ -602,9 +665,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
         task("order lines", load_lines(db.clone())),
         task("payments", load_payments(db.clone())),
         task("receivables", load_receivables(db.clone())),
-        task("sell-through", load_sell(db.clone())),
-        task("unit sightings", load_sightings(db.clone())),
-        task("serial units", load_units(db.clone())),
+        events,
         task("forecasts and prices", load_plans(db.clone())),
     )?;
     Ok(Inputs {
@@ -615,6 +676,7 @@ pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::
         sell,
         sightings,
         units,
+        serials,
         forecasts,
         prices,
         floors,

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 pub mod compute;
 pub mod load;
+pub mod serials;
 pub mod store;
 #[cfg(test)]
 mod tests;

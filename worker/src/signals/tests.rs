@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use salesguard_api::config::SignalSettings;
 
-use super::load::{day_of, month_of_day, AgentDim, Inputs, RegionDim};
+use super::load::{day_of, month_of_day, units_frame, AgentDim, Inputs, RegionDim};
+use super::serials::SerialIndex;
 use super::{compute, Severity, Signal};
 
 fn as_of() -> NaiveDate {
@@ -72,6 +73,15 @@ impl B {
     }
 
     fn build(self) -> Inputs {
+        // Units numbered as the loader numbers them.
+        let mut serials = SerialIndex::new();
+        let mut owners = vec![];
+        for (serial, owner) in &self.units {
+            if serials.insert(serial.as_bytes()).expect("few serials").1 {
+                owners.push(*owner);
+            }
+        }
+        let unit_of = |s: Option<&str>| s.and_then(|s| serials.get(s.as_bytes()));
         let o = &self.orders;
         let orders = df(vec![
             ci("order_id", o.iter().map(|r| r.0).collect()),
@@ -108,8 +118,12 @@ impl B {
             ci("agent_id", s.iter().map(|r| r.1).collect()),
             ci("product_id", s.iter().map(|r| r.2).collect()),
             Column::new(
-                "serial".into(),
-                s.iter().map(|r| r.3.map(str::to_owned)).collect::<Vec<_>>(),
+                "has_serial".into(),
+                s.iter().map(|r| r.3.is_some()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "unit".into(),
+                s.iter().map(|r| unit_of(r.3)).collect::<Vec<_>>(),
             ),
             ci("qty", s.iter().map(|r| r.4).collect()),
             ci("price_fen", s.iter().map(|r| r.5).collect()),
@@ -119,15 +133,14 @@ impl B {
         let g = &self.sightings;
         let sightings = df(vec![
             ci("id", g.iter().map(|r| r.0).collect()),
-            cs("serial", g.iter().map(|r| r.1).collect()),
+            Column::new(
+                "unit".into(),
+                g.iter().map(|r| unit_of(Some(r.1))).collect::<Vec<_>>(),
+            ),
             ci("region_id", g.iter().map(|r| r.2).collect()),
             c32("day", g.iter().map(|r| r.3).collect()),
         ]);
-        let u = &self.units;
-        let units = df(vec![
-            cs("serial", u.iter().map(|r| r.0).collect()),
-            ci("owner_agent_id", u.iter().map(|r| r.1).collect()),
-        ]);
+        let units = units_frame(owners).expect("units");
         let f = &self.forecasts;
         let forecasts = df(vec![
             ci("id", (1..=f.len() as i64).collect()),
@@ -186,6 +199,7 @@ impl B {
             sell,
             sightings,
             units,
+            serials,
             forecasts,
             prices,
             floors,

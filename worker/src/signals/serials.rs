@@ -1,0 +1,175 @@
+//! The shipped units' serial numbers, interned: each serial is stored once,
+//! in one byte arena, and known to the computation by its unit number (its
+//! position in the arena). Sell-through rows and unit sightings carry the
+//! unit number instead of the text, so the goods-diversion joins are over
+//! integers, and millions of serials cost about their bytes, not a string
+//! object each.
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+/// Serial → unit number, and back.
+#[derive(Default)]
+pub struct SerialIndex {
+    bytes: Vec<u8>,
+    /// End of unit `i`'s serial in `bytes`; it starts at the end of `i − 1`.
+    ends: Vec<u32>,
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+/// More serial text than the index addresses (4 GiB).
+#[derive(Debug, thiserror::Error)]
+#[error("more than 4 GiB of serial numbers")]
+pub struct TooManySerials;
+
+impl SerialIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of units.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The serial of unit `i` (empty for an unknown unit).
+    pub fn serial(&self, i: u32) -> &str {
+        // The arena holds only whole `&str`s, so a unit's slice is UTF-8.
+        std::str::from_utf8(text(&self.bytes, &self.ends, i)).unwrap_or_default()
+    }
+
+    /// The unit number of a serial, and whether it is new: a serial
+    /// already known keeps its number (serials are unique in
+    /// `serial_units`, so that happens only with bad data).
+    pub fn insert(&mut self, serial: &[u8]) -> Result<(u32, bool), TooManySerials> {
+        let hash = self.hasher.hash_one(serial);
+        if let Some(&i) = self
+            .table
+            .find(hash, |&i| text(&self.bytes, &self.ends, i) == serial)
+        {
+            return Ok((i, false));
+        }
+        let i = u32::try_from(self.ends.len()).map_err(|_| TooManySerials)?;
+        self.bytes.extend_from_slice(serial);
+        let end = u32::try_from(self.bytes.len()).map_err(|_| TooManySerials)?;
+        self.ends.push(end);
+        let (bytes, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
+        self.table
+            .insert_unique(hash, i, |&j| hasher.hash_one(text(bytes, ends, j)));
+        Ok((i, true))
+    }
+
+    /// The unit number of a serial, if it was shipped.
+    pub fn get(&self, serial: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(serial);
+        self.table
+            .find(hash, |&i| text(&self.bytes, &self.ends, i) == serial)
+            .copied()
+    }
+
+    /// Gives back the spare capacity of the arena and the table once loaded.
+    pub fn shrink(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        let (bytes, ends, hasher) = (&self.bytes, &self.ends, &self.hasher);
+        self.table
+            .shrink_to_fit(|&j| hasher.hash_one(text(bytes, ends, j)));
+    }
+}
+
+/// The serials of a table's rows as read (NULL or text), kept in one arena
+/// until the units are known and they can be turned into unit numbers.
+#[derive(Default)]
+pub struct SerialList {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+    present: Vec<bool>,
+}
+
+impl SerialList {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, serial: Option<&[u8]>) -> Result<(), TooManySerials> {
+        self.present.push(serial.is_some());
+        self.bytes.extend_from_slice(serial.unwrap_or_default());
+        self.ends
+            .push(u32::try_from(self.bytes.len()).map_err(|_| TooManySerials)?);
+        Ok(())
+    }
+
+    /// Per row: whether it had a serial, and its unit number (`None`
+    /// without a serial or for a serial never shipped).
+    pub fn resolve(self, units: &SerialIndex) -> (Vec<bool>, Vec<Option<u32>>) {
+        let unit = (0..self.ends.len())
+            .map(|i| {
+                self.present[i]
+                    .then(|| units.get(text(&self.bytes, &self.ends, i as u32)))
+                    .flatten()
+            })
+            .collect();
+        (self.present, unit)
+    }
+}
+
+/// Entry `i`'s bytes in an arena (empty for an unknown entry).
+fn text<'a>(bytes: &'a [u8], ends: &[u32], i: u32) -> &'a [u8] {
+    let i = i as usize;
+    let Some(&end) = ends.get(i) else {
+        return &[];
+    };
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &bytes[start..end as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_get_one_number_each_and_read_back() {
+        let mut ix = SerialIndex::new();
+        let a = ix.insert(b"SN-A").ok();
+        let b = ix.insert(b"SN-B").ok();
+        let again = ix.insert(b"SN-A").ok();
+        assert_eq!(
+            (a, b, again),
+            (Some((0, true)), Some((1, true)), Some((0, false)))
+        );
+        assert_eq!(ix.len(), 2);
+        assert_eq!(ix.get(b"SN-B"), Some(1));
+        assert_eq!(ix.get(b"SN-C"), None);
+        assert_eq!(ix.get(b""), None);
+        assert_eq!(
+            (ix.serial(0), ix.serial(1), ix.serial(7)),
+            ("SN-A", "SN-B", "")
+        );
+        // Many serials, with the table growing (rehashing) many times.
+        for n in 0..20_000 {
+            assert_eq!(
+                ix.insert(format!("X{n:06}").as_bytes()).ok(),
+                Some((n + 2, true))
+            );
+        }
+        ix.shrink();
+        assert_eq!(ix.len(), 20_002);
+        assert_eq!(ix.get(b"X012345"), Some(12_347));
+        assert_eq!(ix.serial(12_347), "X012345");
+        assert_eq!(ix.get(b"SN-A"), Some(0));
+
+        // Rows' serials resolved to units: NULL, shipped, never shipped.
+        let mut rows = SerialList::new();
+        for s in [Some("X000003"), None, Some("NEVER"), Some("SN-B"), Some("")] {
+            rows.push(s.map(str::as_bytes)).unwrap_or_default();
+        }
+        let (present, unit) = rows.resolve(&ix);
+        assert_eq!(present, [true, false, true, true, true]);
+        assert_eq!(unit, [Some(5), None, None, Some(1), None]);
+    }
+}
