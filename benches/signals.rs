@@ -5,11 +5,22 @@
 //! give the same signals.
 //!
 //! ```text
-//! cargo bench --bench signals -- --database-url URL [--as-of YYYY-MM-DD] [--repeat N] [--no-sql]
+//! cargo bench --bench signals -- --database-url URL [--as-of YYYY-MM-DD] [--repeat N] [--append N] [--no-sql]
 //! ```
 //!
-//! Prints one line per phase and a final `RESULT` line:
-//! `RESULT orders=… lines=… serial_events=… load_s=… compute_s=… total_s=… peak_rss_mib=… signals=… sql_s=… speedup=… same=…`.
+//! Run 1 reads all the data, as the worker's first run does (after a start
+//! or when its copy is a day old). Runs 2… (`--repeat`, at least 2) are the
+//! worker's steady state: before each, `--append N` (default 10,000) new
+//! sell-through rows and as many unit sightings are written (copies of the
+//! latest ones, removed at the end), and the run reads what changed since
+//! the last one into its copy and recomputes every signal over all the
+//! data. The SQL version then runs on the data as the last run saw it, and
+//! the signals of that run are checked against it.
+//!
+//! Prints one line per run and a final `RESULT` line:
+//! `RESULT orders=… lines=… serial_events=… load_s=… compute_s=… total_s=… sync_s=… warm_compute_s=… warm_total_s=… peak_rss_mib=… signals=… sql_s=… speedup=… warm_speedup=… same=…`
+//! (`load_s`, `compute_s`, `total_s`: the full read; `warm_*`: the best
+//! later run; `same`: the last run agrees with SQL).
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -19,12 +30,14 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use salesguard_api::config::{Settings, SignalSettings};
 use salesguard_api::db::Db;
+use salesguard_worker::signals::snapshot::{self, Snapshot};
 use salesguard_worker::signals::{self, Signal};
 
 struct Args {
     url: String,
     as_of: Option<NaiveDate>,
     repeat: usize,
+    append: i64,
     sql: bool,
 }
 
@@ -32,7 +45,8 @@ fn args() -> anyhow::Result<Args> {
     let mut a = Args {
         url: String::new(),
         as_of: None,
-        repeat: 1,
+        repeat: 2,
+        append: 10_000,
         sql: true,
     };
     let mut it = std::env::args().skip(1);
@@ -41,13 +55,14 @@ fn args() -> anyhow::Result<Args> {
             "--database-url" => a.url = it.next().context("--database-url URL")?,
             "--as-of" => a.as_of = Some(it.next().context("--as-of DATE")?.parse()?),
             "--repeat" => a.repeat = it.next().context("--repeat N")?.parse()?,
+            "--append" => a.append = it.next().context("--append N")?.parse()?,
             "--no-sql" => a.sql = false,
             "--bench" => {}
             other => bail!("unknown argument {other}"),
         }
     }
     if a.url.is_empty() {
-        bail!("usage: --database-url URL [--as-of DATE] [--repeat N] [--no-sql]");
+        bail!("usage: --database-url URL [--as-of DATE] [--repeat N] [--append N] [--no-sql]");
     }
     Ok(a)
 }
@@ -112,31 +127,64 @@ async fn bench() -> anyhow::Result<()> {
         "data: {orders} orders, {lines} order lines, {serial_events} serial events; as of {as_of}"
     );
 
-    let mut best: Option<(f64, f64, f64)> = None;
+    // Rows this bench appends are stamped with this time, to be removed.
+    const STAMP: &str = "2000-01-01 00:00:00+00";
+    let cleanup = format!(
+        "DELETE FROM sell_through WHERE recorded_at = '{STAMP}'; \
+         DELETE FROM unit_sightings WHERE recorded_at = '{STAMP}'"
+    );
+    db.write.execute_unprepared(&cleanup).await?;
+    let append = format!(
+        "INSERT INTO sell_through (agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on, recorded_by, recorded_at) \
+         SELECT agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on, recorded_by, '{STAMP}' \
+         FROM sell_through ORDER BY id DESC LIMIT {n}; \
+         INSERT INTO unit_sightings (serial, kind, region_id, seen_on, note, recorded_by, recorded_at) \
+         SELECT serial, kind, region_id, seen_on, note, recorded_by, '{STAMP}' \
+         FROM unit_sightings ORDER BY id DESC LIMIT {n}",
+        n = a.append
+    );
+
+    let mut copy: Option<Snapshot> = None;
+    // (read, compute, total) seconds of the best full read and later run.
+    type Times = Option<(f64, f64, f64)>;
+    let (mut cold, mut warm): (Times, Times) = (None, None);
     let mut computed = vec![];
-    for i in 0..a.repeat {
+    for i in 0..a.repeat.max(2) {
+        if i > 0 && a.append > 0 {
+            db.write.execute_unprepared(&append).await?;
+        }
         let t0 = Instant::now();
-        let inputs = signals::load(&db.read, tz, as_of).await?;
+        let read = snapshot::refresh(&mut copy, &db.read, tz).await?;
         let load_s = t0.elapsed().as_secs_f64();
         let load_peak = peak_rss_mib();
         let t1 = Instant::now();
-        let rows = inputs.rows();
+        let snap = copy.take().context("no copy after a refresh")?;
         let th2 = th.clone();
-        computed =
-            tokio::task::spawn_blocking(move || signals::compute(inputs, as_of, &th2)).await??;
+        let (snap, result) = tokio::task::spawn_blocking(move || {
+            let result = signals::compute(&snap.inputs, as_of, &th2);
+            (snap, result)
+        })
+        .await?;
+        copy = Some(snap);
+        computed = result?;
         let compute_s = t1.elapsed().as_secs_f64();
         let total = t0.elapsed().as_secs_f64();
+        let full = matches!(read, snapshot::Refresh::Full { .. });
         println!(
-            "polars run {}: load {load_s:.2} s ({rows} rows, peak RSS {load_peak:.0} MiB), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
+            "polars run {}: {} {load_s:.2} s ({} rows read, peak RSS {load_peak:.0} MiB), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
             i + 1,
+            if full { "full read" } else { "sync" },
+            read.rows(),
             computed.len(),
             peak_rss_mib()
         );
-        if best.is_none_or(|b| total < b.2) {
-            best = Some((load_s, compute_s, total));
+        let slot = if full { &mut cold } else { &mut warm };
+        if slot.is_none_or(|b| total < b.2) {
+            *slot = Some((load_s, compute_s, total));
         }
     }
-    let (load_s, compute_s, total_s) = best.unwrap_or_default();
+    let (load_s, compute_s, total_s) = cold.unwrap_or_default();
+    let (sync_s, warm_compute_s, warm_total_s) = warm.unwrap_or_default();
     let peak = peak_rss_mib();
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for s in &computed {
@@ -144,7 +192,7 @@ async fn bench() -> anyhow::Result<()> {
     }
     println!("signals by kind: {by_kind:?}");
 
-    let mut sql_part = String::from("sql_s=- speedup=- same=-");
+    let mut sql_part = String::from("sql_s=- speedup=- warm_speedup=- same=-");
     if a.sql && db.backend() == DbBackend::Postgres {
         let t = Instant::now();
         let sql = sql_signals(&db, as_of, &th, &settings.timezone).await?;
@@ -183,12 +231,14 @@ async fn bench() -> anyhow::Result<()> {
             extra.len()
         );
         sql_part = format!(
-            "sql_s={sql_s:.2} speedup={:.1} same={same}",
-            sql_s / total_s
+            "sql_s={sql_s:.2} speedup={:.1} warm_speedup={:.1} same={same}",
+            sql_s / total_s,
+            sql_s / warm_total_s
         );
     }
+    db.write.execute_unprepared(&cleanup).await?;
     println!(
-        "RESULT orders={orders} lines={lines} serial_events={serial_events} load_s={load_s:.2} compute_s={compute_s:.2} total_s={total_s:.2} peak_rss_mib={peak:.0} signals={} {sql_part}",
+        "RESULT orders={orders} lines={lines} serial_events={serial_events} load_s={load_s:.2} compute_s={compute_s:.2} total_s={total_s:.2} sync_s={sync_s:.2} warm_compute_s={warm_compute_s:.2} warm_total_s={warm_total_s:.2} peak_rss_mib={peak:.0} signals={} {sql_part}",
         computed.len()
     );
     Ok(())

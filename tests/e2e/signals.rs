@@ -844,3 +844,138 @@ e2e!(
         let _ = rescuer.kill().await;
     }
 );
+
+/// The open signals as (fingerprint, severity, value).
+fn digest_stored(all: &[risk_signal::Model]) -> Vec<(String, String, f64)> {
+    let mut v: Vec<_> = all
+        .iter()
+        .map(|s| (s.fingerprint.clone(), s.severity.clone(), s.value))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+e2e!(
+    a_run_reads_what_changed_and_agrees_with_a_full_read,
+    |server: Server, w: World| async move {
+        business(&server, &w, false).await;
+        let first = recompute(&server, "test:copy-1").await;
+        assert!(first.full_read, "the first run reads everything");
+        assert!(open_signals(&server).await.is_empty());
+
+        let north = w.north.clone();
+        let in_south = |serial: &str| {
+            json!({"productId": w.product, "serial": serial, "quantity": 1,
+                   "salePrice": "1500.00", "regionId": w.south.region,
+                   "soldOn": (today() - chrono::Duration::days(1)).to_string()})
+        };
+        // A serial reported sold before the unit is recorded as shipped:
+        // no unit yet when the next run reads it.
+        sell(&north.sales, &north.agent, json!([in_south("N-9")])).await;
+        let second = recompute(&server, "test:copy-2").await;
+        assert!(!second.full_read, "later runs read what changed");
+        assert!(second.rows_read < first.rows_read, "{second:?} {first:?}");
+        // Then the units ship (N-9 among them) and three more are sold in
+        // the South: the North agent's goods are diverted.
+        let serials: Vec<String> = (6..=9).map(|i| format!("N-{i}")).collect();
+        ship(&w, &north, &w.product, 4, "2000.00", 3, true, &serials).await;
+        sell(
+            &north.sales,
+            &north.agent,
+            Value::Array(serials[..3].iter().map(|s| in_south(s)).collect()),
+        )
+        .await;
+        let third = recompute(&server, "test:copy-3").await;
+        assert!(!third.full_read);
+
+        let stored = open_signals(&server).await;
+        let s = find(
+            &stored,
+            "GOODS_DIVERSION",
+            "CROSS_REGION",
+            "AGENT",
+            &north.agent,
+        );
+        // Four units turned up in the South, N-9 included.
+        assert!(s.summary.contains(": 4 of "), "{}", s.summary);
+
+        // The same signals as a computation over a full read now.
+        let as_of = today();
+        let inputs = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, as_of)
+            .await
+            .expect("full read");
+        let fresh =
+            salesguard_worker::signals::compute(&inputs, as_of, &server.app.settings.signals)
+                .expect("compute");
+        let mut fresh: Vec<(String, String, f64)> = fresh
+            .iter()
+            .map(|s| (s.fingerprint(), s.severity.as_str().to_owned(), s.value))
+            .collect();
+        fresh.sort_by(|a, b| a.0.cmp(&b.0));
+        let stored = digest_stored(&stored);
+        assert_eq!(
+            stored.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>(),
+            fresh.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>()
+        );
+        for (a, b) in stored.iter().zip(&fresh) {
+            assert!(close(a.2, b.2), "{a:?} {b:?}");
+        }
+    }
+);
+
+/// PostgreSQL only: keys are taken in insert order but become visible in
+/// commit order, so a run can read past a row whose transaction is still
+/// open (SQLite has one writer at a time: rows commit in key order).
+mod a_row_committed_after_a_higher_key_is_read_by_the_next_run {
+    use super::*;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        crate::run(crate::Backend::Postgres, |server: Server, w: World| async move {
+            business(&server, &w, false).await;
+            assert!(recompute(&server, "test:gap-1").await.full_read);
+            let sighting = |serial: &str| {
+                format!(
+                    "INSERT INTO unit_sightings (serial, kind, region_id, seen_on, recorded_by, recorded_at) \
+                     VALUES ('{serial}', 'ACTIVATION', {}, CURRENT_DATE, (SELECT MIN(id) FROM users), now())",
+                    id_of(&w.south.region)
+                )
+            };
+            // N-1 is sighted in the South first, in a transaction left open;
+            // N-2 after it, committed at once (a higher key).
+            let open = server.app.db.write.begin().await.expect("begin");
+            open.execute_unprepared(&sighting("N-1")).await.expect("N-1");
+            server
+                .app
+                .db
+                .write
+                .execute_unprepared(&sighting("N-2"))
+                .await
+                .expect("N-2");
+            let held = || async {
+                let slot = salesguard_worker::signals::snapshot::slot(&server.app.settings.database_url);
+                let copy = slot.lock().await;
+                copy.as_ref().map(|c| c.inputs.sightings.height()).unwrap_or_default()
+            };
+            let before = held().await;
+            let second = recompute(&server, "test:gap-2").await;
+            assert!(!second.full_read);
+            assert_eq!(held().await, before + 1, "N-2 read, N-1 not committed yet");
+            // N-1 commits below the highest key read: the next run reads it.
+            open.commit().await.expect("commit");
+            let third = recompute(&server, "test:gap-3").await;
+            assert!(!third.full_read);
+            assert_eq!(held().await, before + 2, "N-1 read once committed");
+            let fourth = recompute(&server, "test:gap-4").await;
+            assert!(!fourth.full_read);
+            assert_eq!(held().await, before + 2, "and only once");
+            // As a full read sees it.
+            let full = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, today())
+                .await
+                .expect("full read");
+            assert_eq!(full.sightings.height(), before + 2);
+        })
+        .await;
+    }
+}

@@ -377,6 +377,9 @@ pub enum RunOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct RunFigures {
     pub rows_read: i64,
+    /// Whether the run read all the data (no copy of it yet in this
+    /// process, or too old) rather than what changed since the last run.
+    pub full_read: bool,
     pub applied: signals::store::Applied,
     pub load_ms: u128,
     pub compute_ms: u128,
@@ -394,17 +397,26 @@ pub async fn recompute_now(
     let as_of = job
         .as_of
         .unwrap_or_else(|| started_at.with_timezone(&app.tz).date_naive());
+    // This process's copy of the data, brought up to date (one run at a
+    // time per database; the copy moves to the computing thread and back).
+    let slot = signals::snapshot::slot(&app.settings.database_url);
+    let mut copy = slot.lock().await;
     let t0 = std::time::Instant::now();
-    let inputs = signals::load(&app.db.read, app.tz, as_of).await?;
+    let read = signals::snapshot::refresh(&mut copy, &app.db.read, app.tz).await?;
     let load_ms = t0.elapsed().as_millis();
     let t1 = std::time::Instant::now();
     let th = app.settings.signals.clone();
-    let (rows, computed) = tokio::task::spawn_blocking(move || {
-        let rows = inputs.rows();
-        signals::compute(inputs, as_of, &th).map(|s| (rows, s))
+    let snap = copy.take().context("no copy of the data after a refresh")?;
+    let (snap, computed) = tokio::task::spawn_blocking(move || {
+        let computed = signals::compute(&snap.inputs, as_of, &th);
+        (snap, computed)
     })
     .await
-    .context("the computation panicked")??;
+    .context("the computation panicked")?;
+    *copy = Some(snap);
+    drop(copy);
+    let computed = computed?;
+    let rows = read.rows();
     let compute_ms = t1.elapsed().as_millis();
     let t2 = std::time::Instant::now();
     let rows_read = i64::try_from(rows).unwrap_or(i64::MAX);
@@ -433,6 +445,7 @@ pub async fn recompute_now(
         run.id,
         RunFigures {
             rows_read,
+            full_read: matches!(read, signals::snapshot::Refresh::Full { .. }),
             applied,
             load_ms,
             compute_ms,

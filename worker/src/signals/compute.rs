@@ -91,7 +91,7 @@ struct Ctx<'a> {
     as_of: NaiveDate,
     /// Shipped order lines with their order's agent, region, salesperson,
     /// ship day and month.
-    lo: DataFrame,
+    lo: &'a DataFrame,
 }
 
 impl Ctx<'_> {
@@ -139,19 +139,12 @@ impl Ctx<'_> {
     }
 }
 
-/// The signals that hold as of `as_of`, sorted by fingerprint.
-/// Computes the signals; takes the inputs so that the order lines are freed
-/// once joined to their orders (the largest table, not needed after).
-pub fn compute(
-    mut inp: Inputs,
-    as_of: NaiveDate,
-    th: &SignalSettings,
-) -> anyhow::Result<Vec<Signal>> {
-    let lines = std::mem::take(&mut inp.lines);
-    let inp = &inp;
-    let lo = join(
+/// Order lines joined to their (shipped) orders: the frame `lo` of
+/// `Inputs`; lines of orders not shipped drop out.
+pub fn lines_with_orders(lines: DataFrame, orders: &DataFrame) -> anyhow::Result<DataFrame> {
+    join(
         lines.lazy(),
-        inp.orders.clone().lazy().select([
+        orders.clone().lazy().select([
             col("order_id"),
             col("agent_id"),
             col("region_id"),
@@ -163,17 +156,17 @@ pub fn compute(
     )
     .drop(cols(["order_id"]))
     .collect()
-    .map_err(|e| anyhow::anyhow!("joining order lines to orders: {e}"))?;
-    tracing::debug!(
-        peak_rss_mib = crate::peak_rss_mib(),
-        "order lines joined to orders"
-    );
+    .map_err(|e| anyhow::anyhow!("joining order lines to orders: {e}"))
+}
+
+/// The signals that hold as of `as_of`, sorted by fingerprint.
+pub fn compute(inp: &Inputs, as_of: NaiveDate, th: &SignalSettings) -> anyhow::Result<Vec<Signal>> {
     let ctx = Ctx {
         inp,
         th,
         d: day_of(as_of),
         as_of,
-        lo,
+        lo: &inp.lo,
     };
     let mut out = vec![];
     type Part = fn(&Ctx, &mut Vec<Signal>) -> anyhow::Result<()>;

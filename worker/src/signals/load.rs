@@ -2,8 +2,9 @@
 //! streaming query per table, only the columns used, straight into column
 //! vectors (no per-row objects). Days are `i32` days since 1970-01-01 in
 //! the business time zone.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -62,8 +63,10 @@ pub struct Inputs {
     /// Shipped orders: order_id, agent_id, region_id, salesperson_id,
     /// total_fen, ship_day, ship_month.
     pub orders: DataFrame,
-    /// Lines of shipped orders: order_id, product_id, qty, price_fen.
-    pub lines: DataFrame,
+    /// Lines of shipped orders with their order's figures: product_id,
+    /// qty, price_fen, agent_id, region_id, salesperson_id, ship_day,
+    /// ship_month.
+    pub lo: DataFrame,
     /// order_id, amount_fen, day.
     pub payments: DataFrame,
     /// Open receivables: order_id, agent_id, outstanding_fen, due_day.
@@ -98,7 +101,7 @@ impl Inputs {
     pub fn rows(&self) -> usize {
         [
             &self.orders,
-            &self.lines,
+            &self.lo,
             &self.payments,
             &self.receivables,
             &self.sell,
@@ -341,15 +344,111 @@ async fn load_dims(db: DatabaseConnection) -> anyhow::Result<Dims> {
     Ok((regions, agents, people, products))
 }
 
-/// Shipped orders.
-async fn load_orders(db: DatabaseConnection, tz: Tz) -> anyhow::Result<DataFrame> {
+/// How long a gap (a key below the highest read that was not there) is
+/// asked for again.
+pub const GAP_TTL: Duration = Duration::from_secs(600);
+/// Keys below the highest one read by a full load that are watched as gaps.
+const GAP_WINDOW: i64 = 10_000;
+/// At most this many gaps are watched per table (the newest are kept).
+const MAX_GAPS: usize = 10_000;
+
+/// How far an append-only table (rows are never changed or deleted once
+/// committed) has been read, by its increasing key.
+#[derive(Clone, Debug, Default)]
+pub struct Mark {
+    /// The highest key read.
+    pub max: i64,
+    /// Keys below `max` not read: rows of transactions that had not
+    /// committed when they were read past (keys are taken in insert order,
+    /// not commit order), or that rolled back. They are asked for again by
+    /// each sync until they turn up or `GAP_TTL` has passed.
+    pub gaps: Vec<(i64, Instant)>,
+}
+
+impl Mark {
+    /// The mark after reading `keys` from `prev` (`None`: a full load).
+    pub fn advance(prev: Option<&Mark>, keys: &[i64], now: Instant) -> Mark {
+        let old_max = prev.map_or(0, |m| m.max);
+        let max = keys.iter().copied().max().unwrap_or(0).max(old_max);
+        let floor = match prev {
+            Some(_) => old_max,
+            None => (max - GAP_WINDOW).max(0),
+        };
+        let filled: HashSet<i64> = keys.iter().copied().filter(|&k| k <= old_max).collect();
+        let mut gaps: Vec<(i64, Instant)> = prev
+            .map(|p| {
+                p.gaps
+                    .iter()
+                    .filter(|(g, at)| !filled.contains(g) && now.duration_since(*at) < GAP_TTL)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut fresh: Vec<i64> = keys.iter().copied().filter(|&k| k > floor).collect();
+        fresh.sort_unstable();
+        fresh.dedup();
+        let mut next = floor + 1;
+        for k in fresh {
+            // A jump of the sequence (PostgreSQL skips ahead after a
+            // crash) is not a gap to watch.
+            if k - next <= MAX_GAPS as i64 {
+                gaps.extend((next..k).map(|g| (g, now)));
+            }
+            next = k + 1;
+        }
+        if gaps.len() > MAX_GAPS {
+            gaps.sort_by_key(|g| g.0);
+            gaps.drain(..gaps.len() - MAX_GAPS);
+        }
+        Mark { max, gaps }
+    }
+
+    /// The condition that selects the rows after this mark.
+    fn sql(&self, key: &str) -> String {
+        let mut s = format!(" WHERE ({key} > {}", self.max);
+        if !self.gaps.is_empty() {
+            let list: Vec<String> = self.gaps.iter().map(|g| g.0.to_string()).collect();
+            s.push_str(&format!(" OR {key} IN ({})", list.join(",")));
+        }
+        s.push(')');
+        s
+    }
+}
+
+/// `""` for a full load, the mark's condition for a sync.
+fn after(key: &str, since: Option<&Mark>) -> String {
+    since.map(|m| m.sql(key)).unwrap_or_default()
+}
+
+/// The marks of the append-only tables.
+#[derive(Clone, Debug, Default)]
+pub struct Marks {
+    /// Shipped orders and their lines, by shipment id.
+    pub shipments: Mark,
+    pub payments: Mark,
+    pub units: Mark,
+    pub sell: Mark,
+    pub sightings: Mark,
+    pub prices: Mark,
+}
+
+/// Shipped orders (those after `since`, by shipment id), and the mark.
+async fn load_orders(
+    db: DatabaseConnection,
+    tz: Tz,
+    since: Option<Mark>,
+) -> anyhow::Result<(DataFrame, Mark)> {
     let day = |t: DateTime<Utc>| day_of(t.with_timezone(&tz).date_naive());
     let (mut o_id, mut o_agent, mut o_region, mut o_sp, mut o_total, mut o_day, mut o_month) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut keys = vec![];
     each(
         &db,
-        "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at \
-         FROM sales_orders o JOIN shipments s ON s.order_id = o.id",
+        &format!(
+            "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at, s.id \
+             FROM sales_orders o JOIN shipments s ON s.order_id = o.id{}",
+            after("s.id", since.as_ref())
+        ),
         |r| {
             o_id.push(r.i64(0)?);
             o_agent.push(r.i64(1)?);
@@ -359,11 +458,13 @@ async fn load_orders(db: DatabaseConnection, tz: Tz) -> anyhow::Result<DataFrame
             let d = day(r.ts(5)?);
             o_day.push(d);
             o_month.push(month_of_day(d));
+            keys.push(r.i64(6)?);
             Ok(())
         },
     )
     .await?;
-    frame(vec![
+    let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
+    let df = frame(vec![
         c("order_id", o_id),
         c("agent_id", o_agent),
         c("region_id", o_region),
@@ -371,24 +472,32 @@ async fn load_orders(db: DatabaseConnection, tz: Tz) -> anyhow::Result<DataFrame
         c("total_fen", o_total),
         c("ship_day", o_day),
         c("ship_month", o_month),
-    ])
+    ])?;
+    Ok((df, mark))
 }
 
-/// All order lines: the computation keeps those of shipped orders when it
-/// joins them to the orders (cheaper there than a join in the query).
-async fn load_lines(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+/// Order lines. A full load reads all of them: the computation keeps those
+/// of shipped orders when it joins them to the orders (cheaper there than a
+/// join in the query). A sync reads the lines of the orders shipped after
+/// `since`; it runs after the orders' read, so it sees at least their lines
+/// (an order's lines are written before it ships and never change after).
+async fn load_lines(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Result<DataFrame> {
     let (mut l_order, mut l_product, mut l_qty, mut l_price) = (vec![], vec![], vec![], vec![]);
-    each(
-        &db,
-        "SELECT order_id, product_id, quantity, unit_price_fen FROM order_lines",
-        |r| {
-            l_order.push(r.i64(0)?);
-            l_product.push(r.i64(1)?);
-            l_qty.push(r.i64(2)?);
-            l_price.push(r.i64(3)?);
-            Ok(())
-        },
-    )
+    let sql = match &since {
+        None => "SELECT order_id, product_id, quantity, unit_price_fen FROM order_lines".to_owned(),
+        Some(m) => format!(
+            "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
+             FROM order_lines l JOIN shipments s ON s.order_id = l.order_id{}",
+            m.sql("s.id")
+        ),
+    };
+    each(&db, &sql, |r| {
+        l_order.push(r.i64(0)?);
+        l_product.push(r.i64(1)?);
+        l_qty.push(r.i64(2)?);
+        l_price.push(r.i64(3)?);
+        Ok(())
+    })
     .await?;
     frame(vec![
         c("order_id", l_order),
@@ -398,24 +507,54 @@ async fn load_lines(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
     ])
 }
 
-async fn load_payments(db: DatabaseConnection) -> anyhow::Result<DataFrame> {
+/// Shipped orders and their lines joined to them (the order lines frame
+/// `lo`), and the shipments' mark.
+async fn load_shipped(
+    db: DatabaseConnection,
+    tz: Tz,
+    since: Option<Mark>,
+) -> anyhow::Result<(DataFrame, DataFrame, Mark)> {
+    let ((orders, mark), lines) = if since.is_none() {
+        tokio::try_join!(
+            task("orders", load_orders(db.clone(), tz, None)),
+            task("order lines", load_lines(db.clone(), None)),
+        )?
+    } else {
+        let orders = load_orders(db.clone(), tz, since.clone()).await?;
+        (orders, load_lines(db, since).await?)
+    };
+    let lo = super::compute::lines_with_orders(lines, &orders)?;
+    Ok((orders, lo, mark))
+}
+
+async fn load_payments(
+    db: DatabaseConnection,
+    since: Option<Mark>,
+) -> anyhow::Result<(DataFrame, Mark)> {
     let (mut p_order, mut p_amount, mut p_day) = (vec![], vec![], vec![]);
+    let mut keys = vec![];
     each(
         &db,
-        "SELECT order_id, amount_fen, received_on FROM payments",
+        &format!(
+            "SELECT order_id, amount_fen, received_on, id FROM payments{}",
+            after("id", since.as_ref())
+        ),
         |r| {
             p_order.push(r.i64(0)?);
             p_amount.push(r.i64(1)?);
             p_day.push(r.day(2)?);
+            keys.push(r.i64(3)?);
             Ok(())
         },
     )
     .await?;
-    frame(vec![
+    let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
+    let df = frame(vec![
         c("order_id", p_order),
         c("amount_fen", p_amount),
         c("day", p_day),
-    ])
+    ])?;
+    Ok((df, mark))
 }
 
 async fn load_receivables(
@@ -448,15 +587,22 @@ async fn load_receivables(
     Ok((df, order_numbers))
 }
 
-/// Sell-through, with its serials as read (see `with_units`).
-async fn load_sell(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialList)> {
+/// Rows of a serial-event table with their serials as read (see
+/// `with_units`), and the table's mark.
+type Events = (DataFrame, SerialList, Mark);
+
+/// Sell-through after `since`.
+async fn load_sell(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Result<Events> {
     let (mut id, mut agent, mut product, mut qty, mut price, mut region, mut day) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut serials = SerialList::new();
     each(
         &db,
-        "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
-         FROM sell_through",
+        &format!(
+            "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
+             FROM sell_through{}",
+            after("id", since.as_ref())
+        ),
         |r| {
             id.push(r.i64(0)?);
             agent.push(r.i64(1)?);
@@ -470,6 +616,7 @@ async fn load_sell(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialL
         },
     )
     .await?;
+    let mark = Mark::advance(since.as_ref(), &id, Instant::now());
     let df = frame(vec![
         c("id", id),
         c("agent_id", agent),
@@ -479,16 +626,19 @@ async fn load_sell(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialL
         c("region_id", region),
         c("day", day),
     ])?;
-    Ok((df, serials))
+    Ok((df, serials, mark))
 }
 
-/// Unit sightings, with their serials as read (see `with_units`).
-async fn load_sightings(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialList)> {
+/// Unit sightings after `since`.
+async fn load_sightings(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Result<Events> {
     let (mut g_id, mut g_region, mut g_day) = (vec![], vec![], vec![]);
     let mut serials = SerialList::new();
     each(
         &db,
-        "SELECT id, serial, region_id, seen_on FROM unit_sightings",
+        &format!(
+            "SELECT id, serial, region_id, seen_on FROM unit_sightings{}",
+            after("id", since.as_ref())
+        ),
         |r| {
             g_id.push(r.i64(0)?);
             serials.push(r.opt_bytes(1)?)?;
@@ -498,61 +648,101 @@ async fn load_sightings(db: DatabaseConnection) -> anyhow::Result<(DataFrame, Se
         },
     )
     .await?;
+    let mark = Mark::advance(since.as_ref(), &g_id, Instant::now());
     let df = frame(vec![
         c("id", g_id),
         c("region_id", g_region),
         c("day", g_day),
     ])?;
-    Ok((df, serials))
+    Ok((df, serials, mark))
+}
+
+/// A serial read that is no shipped unit (yet): its table and row.
+pub struct Unresolved {
+    pub sightings: bool,
+    pub row: usize,
+    pub serial: Box<[u8]>,
 }
 
 /// Adds a table's `has_serial` and `unit` columns: its serials turned into
-/// unit numbers, on a blocking thread.
+/// unit numbers, on a blocking thread. Also returns the rows whose serial
+/// is no shipped unit, numbered from `first_row`.
 async fn with_units(
     what: &'static str,
-    (mut df, serials): (DataFrame, SerialList),
+    (mut df, serials, mark): Events,
     units: Arc<SerialIndex>,
-) -> anyhow::Result<DataFrame> {
+    first_row: usize,
+) -> anyhow::Result<(DataFrame, Mark, Vec<Unresolved>)> {
+    let sightings = what == SIGHTINGS;
     tokio::task::spawn_blocking(move || {
-        let (present, unit) = serials.resolve(&units);
+        let (present, unit, unknown) = serials.resolve(&units);
         df.with_column(Column::new("has_serial".into(), present))?;
         df.with_column(Column::new("unit".into(), unit))?;
-        anyhow::Ok(df)
+        let unknown = unknown
+            .into_iter()
+            .map(|(row, serial)| Unresolved {
+                sightings,
+                row: first_row + row,
+                serial,
+            })
+            .collect();
+        anyhow::Ok((df, mark, unknown))
     })
     .await
     .with_context(|| format!("numbering the units of {what}"))?
 }
 
-/// The units frame of interned serials and their owners: unit `i` is row `i`.
-pub fn units_frame(owners: Vec<i64>) -> anyhow::Result<DataFrame> {
+const SIGHTINGS: &str = "unit sightings";
+
+/// The units frame of interned serials and their owners: unit `first + i`
+/// is row `i`.
+pub fn units_frame(first: usize, owners: Vec<i64>) -> anyhow::Result<DataFrame> {
+    let first = u32::try_from(first).context("too many units")?;
     let n = u32::try_from(owners.len()).context("too many units")?;
+    let end = first.checked_add(n).context("too many units")?;
     frame(vec![
-        c("unit", (0..n).collect::<Vec<u32>>()),
+        c("unit", (first..end).collect::<Vec<u32>>()),
         c("owner_agent_id", owners),
     ])
 }
 
-/// Shipped units: their serials interned, and the agent each went to.
-async fn load_units(db: DatabaseConnection) -> anyhow::Result<(DataFrame, SerialIndex)> {
-    let mut serials = SerialIndex::new();
+/// Shipped units after `since`: their serials interned into `serials`
+/// (new ones numbered on), and the agent each went to.
+async fn load_units(
+    db: DatabaseConnection,
+    since: Option<Mark>,
+    mut serials: SerialIndex,
+) -> anyhow::Result<(DataFrame, SerialIndex, Mark)> {
+    let first = serials.len();
     let mut owners = vec![];
-    each(&db, "SELECT serial, agent_id FROM serial_units", |r| {
-        let serial = r
-            .opt_bytes(0)?
-            .context("column 0: NULL where a value is required")?;
-        let (_, new) = serials.insert(serial)?;
-        if new {
-            owners.push(r.i64(1)?);
-        }
-        Ok(())
-    })
+    let mut keys = vec![];
+    each(
+        &db,
+        &format!(
+            "SELECT serial, agent_id, id FROM serial_units{}",
+            after("id", since.as_ref())
+        ),
+        |r| {
+            let serial = r
+                .opt_bytes(0)?
+                .context("column 0: NULL where a value is required")?;
+            let (_, new) = serials.insert(serial)?;
+            if new {
+                owners.push(r.i64(1)?);
+            }
+            keys.push(r.i64(2)?);
+            Ok(())
+        },
+    )
     .await?;
     serials.shrink();
-    Ok((units_frame(owners)?, serials))
+    let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
+    Ok((units_frame(first, owners)?, serials, mark))
 }
 
-/// Forecasts, price observations and the price list (small tables).
-async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFrame, DataFrame)> {
+/// Forecasts and the price list (read whole: forecasts are revised in
+/// place).
+async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFrame)> {
     let mut f = (vec![], vec![], vec![], vec![], vec![], vec![]);
     each(
         &db,
@@ -581,31 +771,6 @@ async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFr
         c("qty", f.5),
     ])?;
 
-    let mut p = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    each(
-        &db,
-        "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations",
-        |r| {
-            p.0.push(r.i64(0)?);
-            p.1.push(r.i64(1)?);
-            p.2.push(r.i64(2)?);
-            p.3.push(r.text(3)?);
-            p.4.push(r.i64(4)?);
-            p.5.push(r.day(5)?);
-            Ok(())
-        },
-    )
-    .await
-    .context("price observations")?;
-    let prices = frame(vec![
-        c("id", p.0),
-        c("product_id", p.1),
-        c("region_id", p.2),
-        c("tier", p.3),
-        c("price_fen", p.4),
-        c("day", p.5),
-    ])?;
-
     let (mut fl_product, mut fl_tier, mut fl_floor) = (vec![], vec![], vec![]);
     each(
         &db,
@@ -624,68 +789,157 @@ async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFr
         c("tier", fl_tier),
         c("floor_fen", fl_floor),
     ])?;
-    Ok((forecasts, prices, floors))
+    Ok((forecasts, floors))
 }
 
-/// Loads the inputs for a computation as of `as_of` (business day): each
-/// table in a task of its own, side by side.
-pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
-    let _ = as_of;
+/// Price observations after `since`.
+async fn load_prices(
+    db: DatabaseConnection,
+    since: Option<Mark>,
+) -> anyhow::Result<(DataFrame, Mark)> {
+    let mut p = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    each(
+        &db,
+        &format!(
+            "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations{}",
+            after("id", since.as_ref())
+        ),
+        |r| {
+            p.0.push(r.i64(0)?);
+            p.1.push(r.i64(1)?);
+            p.2.push(r.i64(2)?);
+            p.3.push(r.text(3)?);
+            p.4.push(r.i64(4)?);
+            p.5.push(r.day(5)?);
+            Ok(())
+        },
+    )
+    .await
+    .context("price observations")?;
+    let mark = Mark::advance(since.as_ref(), &p.0, Instant::now());
+    let prices = frame(vec![
+        c("id", p.0),
+        c("product_id", p.1),
+        c("region_id", p.2),
+        c("tier", p.3),
+        c("price_fen", p.4),
+        c("day", p.5),
+    ])?;
+    Ok((prices, mark))
+}
+
+/// What one load read: everything (a full load) or what changed since the
+/// marks (a sync). The append-only tables hold only the rows after the
+/// marks; the others are whole.
+pub struct Read {
+    pub inputs: Inputs,
+    pub marks: Marks,
+    /// Serial events whose serial is no shipped unit (yet), numbered from
+    /// the first new row of their table.
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// Reads the inputs: all of them (`since` = `None`) or the rows appended
+/// after the marks, with `serials` (the units already known) numbering the
+/// new units on. Each table in a task of its own, side by side.
+/// `first_rows` = (sell-through, sightings) rows already held.
+pub async fn read(
+    db: &DatabaseConnection,
+    tz: Tz,
+    since: Option<&Marks>,
+    serials: SerialIndex,
+    first_rows: (usize, usize),
+) -> anyhow::Result<Read> {
+    let m = |f: fn(&Marks) -> &Mark| since.map(|s| f(s).clone());
     // The serial events load beside the units; their serials become unit
     // numbers once all units are in.
     let events = {
         let db = db.clone();
+        let (mu, ms, mg) = (m(|s| &s.units), m(|s| &s.sell), m(|s| &s.sightings));
         async move {
-            let ((units, serials), sell, sightings) = tokio::try_join!(
-                task("serial units", load_units(db.clone())),
-                task("sell-through", load_sell(db.clone())),
-                task("unit sightings", load_sightings(db.clone())),
+            let ((units, serials, units_mark), sell, sightings) = tokio::try_join!(
+                task("serial units", load_units(db.clone(), mu, serials)),
+                task("sell-through", load_sell(db.clone(), ms)),
+                task(SIGHTINGS, load_sightings(db.clone(), mg)),
             )?;
             let serials = Arc::new(serials);
-            let (sell, sightings) = tokio::try_join!(
-                with_units("sell-through", sell, serials.clone()),
-                with_units("unit sightings", sightings, serials.clone()),
+            let ((sell, sell_mark, mut unknown), (sightings, sightings_mark, unknown_g)) = tokio::try_join!(
+                with_units("sell-through", sell, serials.clone(), first_rows.0),
+                with_units(SIGHTINGS, sightings, serials.clone(), first_rows.1),
             )?;
+            unknown.extend(unknown_g);
             let serials = Arc::try_unwrap(serials)
                 .map_err(|_| anyhow::anyhow!("the serial index is still shared"))?;
-            anyhow::Ok((units, serials, sell, sightings))
+            anyhow::Ok((
+                units,
+                serials,
+                sell,
+                sightings,
+                unknown,
+                units_mark,
+                sell_mark,
+                sightings_mark,
+            ))
         }
     };
     let (
         (regions, agents, people, products),
-        orders,
-        lines,
-        payments,
+        (orders, lo, shipments_mark),
+        (payments, payments_mark),
         (receivables, order_numbers),
-        (units, serials, sell, sightings),
-        (forecasts, prices, floors),
+        (units, serials, sell, sightings, unresolved, units_mark, sell_mark, sightings_mark),
+        (forecasts, floors),
+        (prices, prices_mark),
     ) = tokio::try_join!(
         task("regions, agents, users, products", load_dims(db.clone())),
-        task("orders", load_orders(db.clone(), tz)),
-        task("order lines", load_lines(db.clone())),
-        task("payments", load_payments(db.clone())),
+        task(
+            "shipped orders",
+            load_shipped(db.clone(), tz, m(|s| &s.shipments))
+        ),
+        task("payments", load_payments(db.clone(), m(|s| &s.payments))),
         task("receivables", load_receivables(db.clone())),
         events,
-        task("forecasts and prices", load_plans(db.clone())),
+        task("forecasts and the price list", load_plans(db.clone())),
+        task(
+            "price observations",
+            load_prices(db.clone(), m(|s| &s.prices))
+        ),
     )?;
-    Ok(Inputs {
-        orders,
-        lines,
-        payments,
-        receivables,
-        sell,
-        sightings,
-        units,
-        serials,
-        forecasts,
-        prices,
-        floors,
-        regions,
-        agents,
-        people,
-        products,
-        order_numbers,
+    Ok(Read {
+        inputs: Inputs {
+            orders,
+            lo,
+            payments,
+            receivables,
+            sell,
+            sightings,
+            units,
+            serials,
+            forecasts,
+            prices,
+            floors,
+            regions,
+            agents,
+            people,
+            products,
+            order_numbers,
+        },
+        marks: Marks {
+            shipments: shipments_mark,
+            payments: payments_mark,
+            units: units_mark,
+            sell: sell_mark,
+            sightings: sightings_mark,
+            prices: prices_mark,
+        },
+        unresolved,
     })
+}
+
+/// Loads all the inputs for a computation as of `as_of` (business day).
+pub async fn load(db: &DatabaseConnection, tz: Tz, as_of: NaiveDate) -> anyhow::Result<Inputs> {
+    let _ = as_of;
+    Ok(read(db, tz, None, SerialIndex::new(), (0, 0)).await?.inputs)
 }
 
 /// Order numbers of the given orders (evidence), in one query.
@@ -711,4 +965,42 @@ pub async fn order_numbers(
         .await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(m: &Mark) -> Vec<i64> {
+        m.gaps.iter().map(|g| g.0).collect()
+    }
+
+    #[test]
+    fn marks_follow_the_highest_key_and_watch_the_gaps_below_it() {
+        let t = Instant::now();
+        // A full load: key 4 missing (its transaction still open).
+        let m = Mark::advance(None, &[3, 1, 6, 2, 5], t);
+        assert_eq!((m.max, keys(&m)), (6, vec![4]));
+        assert_eq!(m.sql("id"), " WHERE (id > 6 OR id IN (4))");
+        // The next read brings 4 (committed late) and 8: 7 is now a gap.
+        let m = Mark::advance(Some(&m), &[8, 4], t);
+        assert_eq!((m.max, keys(&m)), (8, vec![7]));
+        // Nothing new: the gap stays, until it is older than GAP_TTL.
+        let m = Mark::advance(Some(&m), &[], t + Duration::from_secs(1));
+        assert_eq!((m.max, keys(&m)), (8, vec![7]));
+        let m = Mark::advance(Some(&m), &[], t + GAP_TTL + Duration::from_secs(1));
+        assert_eq!((m.max, keys(&m)), (8, vec![]));
+        assert_eq!(m.sql("s.id"), " WHERE (s.id > 8)");
+        // A jump of the sequence is no gap; a full load watches only the
+        // keys just below its highest.
+        let m = Mark::advance(Some(&m), &[9, 9 + MAX_GAPS as i64 + 5], t);
+        assert_eq!(keys(&m), Vec::<i64>::new());
+        let m = Mark::advance(None, &[1, GAP_WINDOW + 100, GAP_WINDOW + 102], t);
+        // Watched: 103 to GAP_WINDOW + 99, and GAP_WINDOW + 101.
+        assert_eq!(m.gaps.len() as i64, GAP_WINDOW - 2);
+        assert_eq!(m.gaps.last().map(|g| g.0), Some(GAP_WINDOW + 101));
+        // An empty table.
+        let m = Mark::advance(None, &[], t);
+        assert_eq!((m.max, m.gaps.len()), (0, 0));
+    }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 pub mod compute;
 pub mod load;
 pub mod serials;
+pub mod snapshot;
 pub mod store;
 #[cfg(test)]
 mod tests;

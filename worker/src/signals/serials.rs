@@ -8,6 +8,10 @@ use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+/// What `SerialList::resolve` gives: per row whether it had a serial and its
+/// unit number; the rows with a serial that is no unit.
+pub type Resolved = (Vec<bool>, Vec<Option<u32>>, Vec<(usize, Box<[u8]>)>);
+
 /// Serial → unit number, and back.
 #[derive(Default)]
 pub struct SerialIndex {
@@ -105,16 +109,24 @@ impl SerialList {
     }
 
     /// Per row: whether it had a serial, and its unit number (`None`
-    /// without a serial or for a serial never shipped).
-    pub fn resolve(self, units: &SerialIndex) -> (Vec<bool>, Vec<Option<u32>>) {
+    /// without a serial or for a serial never shipped); and the rows whose
+    /// serial is no shipped unit, with the serial.
+    pub fn resolve(self, units: &SerialIndex) -> Resolved {
+        let mut unknown = vec![];
         let unit = (0..self.ends.len())
             .map(|i| {
-                self.present[i]
-                    .then(|| units.get(text(&self.bytes, &self.ends, i as u32)))
-                    .flatten()
+                if !self.present[i] {
+                    return None;
+                }
+                let serial = text(&self.bytes, &self.ends, i as u32);
+                let u = units.get(serial);
+                if u.is_none() {
+                    unknown.push((i, serial.into()));
+                }
+                u
             })
             .collect();
-        (self.present, unit)
+        (self.present, unit, unknown)
     }
 }
 
@@ -168,8 +180,10 @@ mod tests {
         for s in [Some("X000003"), None, Some("NEVER"), Some("SN-B"), Some("")] {
             rows.push(s.map(str::as_bytes)).unwrap_or_default();
         }
-        let (present, unit) = rows.resolve(&ix);
+        let (present, unit, unknown) = rows.resolve(&ix);
         assert_eq!(present, [true, false, true, true, true]);
         assert_eq!(unit, [Some(5), None, None, Some(1), None]);
+        let unknown: Vec<(usize, &[u8])> = unknown.iter().map(|(i, s)| (*i, &s[..])).collect();
+        assert_eq!(unknown, [(2, &b"NEVER"[..]), (4, &b""[..])]);
     }
 }

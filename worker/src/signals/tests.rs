@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use salesguard_api::config::SignalSettings;
 
+use super::compute::lines_with_orders;
 use super::load::{day_of, month_of_day, units_frame, AgentDim, Inputs, RegionDim};
 use super::serials::SerialIndex;
 use super::{compute, Severity, Signal};
@@ -140,7 +141,8 @@ impl B {
             ci("region_id", g.iter().map(|r| r.2).collect()),
             c32("day", g.iter().map(|r| r.3).collect()),
         ]);
-        let units = units_frame(owners).expect("units");
+        let units = units_frame(0, owners).expect("units");
+        let lo = lines_with_orders(lines, &orders).expect("lines joined");
         let f = &self.forecasts;
         let forecasts = df(vec![
             ci("id", (1..=f.len() as i64).collect()),
@@ -193,7 +195,7 @@ impl B {
         ]);
         Inputs {
             orders,
-            lines,
+            lo,
             payments,
             receivables,
             sell,
@@ -213,7 +215,7 @@ impl B {
 }
 
 fn run(b: B) -> Vec<Signal> {
-    compute(b.build(), as_of(), &SignalSettings::default()).expect("compute")
+    compute(&b.build(), as_of(), &SignalSettings::default()).expect("compute")
 }
 
 fn of_kind<'a>(all: &'a [Signal], kind: &str) -> Vec<&'a Signal> {

@@ -1,0 +1,202 @@
+//! The worker's columnar copy of the data the signals read, kept between
+//! runs and brought up to date by reading only what was appended since the
+//! last run.
+//!
+//! The large tables are append-only (a row, once committed, is never
+//! changed or deleted): shipped orders with their lines and units (all
+//! written by the shipment), payments, sell-through, unit sightings and
+//! price observations. A sync reads their rows after each table's `Mark`
+//! (the highest key read, and the keys below it not seen yet, which a
+//! transaction still open at the last read may commit later). The small or
+//! revised tables (regions, agents, people, products, open receivables,
+//! forecasts, the price list) are read whole on every run.
+//!
+//! A run reads everything when there is no copy yet, when the copy is older
+//! than `FULL_RELOAD_AFTER`, or when the last sync failed. Each worker
+//! process keeps one copy per database.
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono_tz::Tz;
+use polars::prelude::*;
+use sea_orm::DatabaseConnection;
+
+use super::load::{read, Inputs, Marks, Read, Unresolved};
+use super::serials::SerialIndex;
+
+/// A copy older than this is read again in full.
+pub const FULL_RELOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// The data of the last run and how far each table was read.
+pub struct Snapshot {
+    pub inputs: Inputs,
+    marks: Marks,
+    /// Serial events whose serial was no shipped unit when read.
+    unresolved: Vec<Unresolved>,
+    loaded_at: Instant,
+}
+
+/// What a refresh read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Everything.
+    Full { rows: usize },
+    /// The rows appended since the last run, and the small tables.
+    Sync { rows: usize },
+}
+
+impl Refresh {
+    pub fn rows(self) -> usize {
+        match self {
+            Refresh::Full { rows } | Refresh::Sync { rows } => rows,
+        }
+    }
+}
+
+impl Snapshot {
+    /// Reads everything.
+    pub async fn load(db: &DatabaseConnection, tz: Tz) -> anyhow::Result<Snapshot> {
+        let r = read(db, tz, None, SerialIndex::new(), (0, 0)).await?;
+        Ok(Snapshot {
+            inputs: r.inputs,
+            marks: r.marks,
+            unresolved: r.unresolved,
+            loaded_at: Instant::now(),
+        })
+    }
+
+    /// Reads what was appended since the last read and the small tables,
+    /// and merges them in. Returns the rows read. On an error the copy is
+    /// left as it was, except for the serial index, which is gone: the
+    /// caller drops the copy.
+    pub async fn sync(&mut self, db: &DatabaseConnection, tz: Tz) -> anyhow::Result<usize> {
+        let serials = std::mem::take(&mut self.inputs.serials);
+        let first_rows = (self.inputs.sell.height(), self.inputs.sightings.height());
+        let r = read(db, tz, Some(&self.marks), serials, first_rows).await?;
+        let rows = r.inputs.rows();
+        self.merge(r)?;
+        Ok(rows)
+    }
+
+    fn merge(&mut self, r: Read) -> anyhow::Result<()> {
+        let Read {
+            inputs: d,
+            marks,
+            unresolved,
+        } = r;
+        let old = &mut self.inputs;
+        // Appended.
+        for (mine, new, what) in [
+            (&mut old.orders, d.orders, "orders"),
+            (&mut old.lo, d.lo, "order lines"),
+            (&mut old.payments, d.payments, "payments"),
+            (&mut old.sell, d.sell, "sell-through"),
+            (&mut old.sightings, d.sightings, "unit sightings"),
+            (&mut old.units, d.units, "units"),
+            (&mut old.prices, d.prices, "price observations"),
+        ] {
+            append(mine, &new).with_context(|| format!("adding the new {what}"))?;
+        }
+        old.serials = d.serials;
+        // Replaced.
+        old.receivables = d.receivables;
+        old.order_numbers = d.order_numbers;
+        old.forecasts = d.forecasts;
+        old.floors = d.floors;
+        old.regions = d.regions;
+        old.agents = d.agents;
+        old.people = d.people;
+        old.products = d.products;
+        self.marks = marks;
+        // Serials that were no unit may be one now (a sighting recorded
+        // before the shipment's serials, say).
+        self.unresolved.extend(unresolved);
+        self.resolve_pending()?;
+        Ok(())
+    }
+
+    /// Numbers the serial events whose unit has shipped since they were read.
+    fn resolve_pending(&mut self) -> anyhow::Result<()> {
+        let serials = &self.inputs.serials;
+        let (mut found, mut still): (Vec<(bool, usize, u32)>, Vec<Unresolved>) = (vec![], vec![]);
+        for u in self.unresolved.drain(..) {
+            match serials.get(&u.serial) {
+                Some(unit) => found.push((u.sightings, u.row, unit)),
+                None => still.push(u),
+            }
+        }
+        self.unresolved = still;
+        for (sightings, df) in [
+            (false, &mut self.inputs.sell),
+            (true, &mut self.inputs.sightings),
+        ] {
+            let mine: Vec<(usize, u32)> = found
+                .iter()
+                .filter(|f| f.0 == sightings)
+                .map(|f| (f.1, f.2))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut unit: Vec<Option<u32>> = df.column("unit")?.u32()?.iter().collect();
+            for (row, u) in mine {
+                if let Some(slot) = unit.get_mut(row) {
+                    *slot = Some(u);
+                }
+            }
+            df.with_column(Column::new("unit".into(), unit))?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends `new` to `df`, packing the columns into one chunk now and then.
+fn append(df: &mut DataFrame, new: &DataFrame) -> anyhow::Result<()> {
+    if new.height() == 0 {
+        return Ok(());
+    }
+    df.vstack_mut(new)?;
+    if df.first_col_n_chunks() > 32 {
+        df.rechunk_mut();
+    }
+    Ok(())
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<Snapshot>>>;
+
+/// This process's copies, by database URL.
+static COPIES: LazyLock<Mutex<HashMap<String, Slot>>> = LazyLock::new(Default::default);
+
+/// The copy of the database at `url` (empty until the first run).
+pub fn slot(url: &str) -> Slot {
+    let mut copies = COPIES.lock().unwrap_or_else(|e| e.into_inner());
+    copies.entry(url.to_owned()).or_default().clone()
+}
+
+/// Brings the copy in `slot` up to date: a full read when there is none or
+/// it is too old, a sync otherwise (a failed sync drops the copy, and the
+/// next run reads everything).
+pub async fn refresh(
+    copy: &mut Option<Snapshot>,
+    db: &DatabaseConnection,
+    tz: Tz,
+) -> anyhow::Result<Refresh> {
+    if let Some(s) = copy.as_mut() {
+        if s.loaded_at.elapsed() < FULL_RELOAD_AFTER {
+            match s.sync(db, tz).await {
+                Ok(rows) => return Ok(Refresh::Sync { rows }),
+                Err(e) => {
+                    *copy = None;
+                    return Err(e.context("bringing the worker's copy up to date"));
+                }
+            }
+        }
+    }
+    *copy = None;
+    let s = Snapshot::load(db, tz).await?;
+    let rows = s.inputs.rows();
+    *copy = Some(s);
+    Ok(Refresh::Full { rows })
+}
