@@ -441,11 +441,22 @@ pub async fn recompute_now(
     am.signals_cleared = Set(Some(applied.cleared));
     let run = am.update(&txn).await?;
     txn.commit().await?;
+    let full_read = matches!(read, signals::snapshot::Refresh::Full { .. });
+    tracing::info!(
+        run = run.id,
+        full_read,
+        rows_read,
+        read_ms = load_ms,
+        compute_ms,
+        raised = applied.raised,
+        cleared = applied.cleared,
+        "signals computed"
+    );
     Ok((
         run.id,
         RunFigures {
             rows_read,
-            full_read: matches!(read, signals::snapshot::Refresh::Full { .. }),
+            full_read,
             applied,
             load_ms,
             compute_ms,
