@@ -979,3 +979,29 @@ mod a_row_committed_after_a_higher_key_is_read_by_the_next_run {
         .await;
     }
 }
+
+e2e!(
+    without_a_kept_copy_every_run_reads_everything,
+    |server: Server, w: World| async move {
+        business(&server, &w, false).await;
+        let settings = salesguard_api::config::Settings {
+            worker_keep_copy: false,
+            ..server.app.settings.clone()
+        };
+        let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings).expect("app");
+        let job = |key: &str| RecomputeSignals {
+            trigger: "test".into(),
+            dedup_key: key.into(),
+            requested_at: None,
+            as_of: None,
+        };
+        for key in ["test:nocopy-1", "test:nocopy-2"] {
+            let (_, run) = recompute_now(&app, &job(key), "test")
+                .await
+                .expect("recompute");
+            assert!(run.full_read, "{key}");
+        }
+        let slot = salesguard_worker::signals::snapshot::slot(&app.settings.database_url);
+        assert!(slot.lock().await.is_none(), "no copy kept");
+    }
+);

@@ -413,7 +413,9 @@ pub async fn recompute_now(
     })
     .await
     .context("the computation panicked")?;
-    *copy = Some(snap);
+    if app.settings.worker_keep_copy {
+        *copy = Some(snap);
+    }
     drop(copy);
     let computed = computed?;
     let rows = read.rows();
