@@ -657,9 +657,25 @@ async fn load_sightings(db: DatabaseConnection, since: Option<Mark>) -> anyhow::
     Ok((df, serials, mark))
 }
 
+/// The tables of serial events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventTable {
+    Sell,
+    Sightings,
+}
+
+impl EventTable {
+    fn name(self) -> &'static str {
+        match self {
+            EventTable::Sell => "sell-through",
+            EventTable::Sightings => "unit sightings",
+        }
+    }
+}
+
 /// A serial read that is no shipped unit (yet): its table and row.
 pub struct Unresolved {
-    pub sightings: bool,
+    pub table: EventTable,
     pub row: usize,
     pub serial: Box<[u8]>,
 }
@@ -668,12 +684,11 @@ pub struct Unresolved {
 /// unit numbers, on a blocking thread. Also returns the rows whose serial
 /// is no shipped unit, numbered from `first_row`.
 async fn with_units(
-    what: &'static str,
+    table: EventTable,
     (mut df, serials, mark): Events,
     units: Arc<SerialIndex>,
     first_row: usize,
 ) -> anyhow::Result<(DataFrame, Mark, Vec<Unresolved>)> {
-    let sightings = what == SIGHTINGS;
     tokio::task::spawn_blocking(move || {
         let (present, unit, unknown) = serials.resolve(&units);
         df.with_column(Column::new("has_serial".into(), present))?;
@@ -681,7 +696,7 @@ async fn with_units(
         let unknown = unknown
             .into_iter()
             .map(|(row, serial)| Unresolved {
-                sightings,
+                table,
                 row: first_row + row,
                 serial,
             })
@@ -689,10 +704,8 @@ async fn with_units(
         anyhow::Ok((df, mark, unknown))
     })
     .await
-    .with_context(|| format!("numbering the units of {what}"))?
+    .with_context(|| format!("numbering the units of {}", table.name()))?
 }
-
-const SIGHTINGS: &str = "unit sightings";
 
 /// The units frame of interned serials and their owners: unit `first + i`
 /// is row `i`.
@@ -859,13 +872,18 @@ pub async fn read(
         async move {
             let ((units, serials, units_mark), sell, sightings) = tokio::try_join!(
                 task("serial units", load_units(db.clone(), mu, serials)),
-                task("sell-through", load_sell(db.clone(), ms)),
-                task(SIGHTINGS, load_sightings(db.clone(), mg)),
+                task(EventTable::Sell.name(), load_sell(db.clone(), ms)),
+                task(EventTable::Sightings.name(), load_sightings(db.clone(), mg)),
             )?;
             let serials = Arc::new(serials);
             let ((sell, sell_mark, mut unknown), (sightings, sightings_mark, unknown_g)) = tokio::try_join!(
-                with_units("sell-through", sell, serials.clone(), first_rows.0),
-                with_units(SIGHTINGS, sightings, serials.clone(), first_rows.1),
+                with_units(EventTable::Sell, sell, serials.clone(), first_rows.0),
+                with_units(
+                    EventTable::Sightings,
+                    sightings,
+                    serials.clone(),
+                    first_rows.1
+                ),
             )?;
             unknown.extend(unknown_g);
             let serials = Arc::try_unwrap(serials)

@@ -23,7 +23,7 @@ use chrono_tz::Tz;
 use polars::prelude::*;
 use sea_orm::DatabaseConnection;
 
-use super::load::{read, Inputs, Marks, Read, Unresolved};
+use super::load::{read, EventTable, Inputs, Marks, Read, Unresolved};
 use super::serials::SerialIndex;
 
 /// A copy older than this is read again in full.
@@ -120,21 +120,22 @@ impl Snapshot {
     /// Numbers the serial events whose unit has shipped since they were read.
     fn resolve_pending(&mut self) -> anyhow::Result<()> {
         let serials = &self.inputs.serials;
-        let (mut found, mut still): (Vec<(bool, usize, u32)>, Vec<Unresolved>) = (vec![], vec![]);
+        let (mut found, mut still): (Vec<(EventTable, usize, u32)>, Vec<Unresolved>) =
+            (vec![], vec![]);
         for u in self.unresolved.drain(..) {
             match serials.get(&u.serial) {
-                Some(unit) => found.push((u.sightings, u.row, unit)),
+                Some(unit) => found.push((u.table, u.row, unit)),
                 None => still.push(u),
             }
         }
         self.unresolved = still;
-        for (sightings, df) in [
-            (false, &mut self.inputs.sell),
-            (true, &mut self.inputs.sightings),
+        for (table, df) in [
+            (EventTable::Sell, &mut self.inputs.sell),
+            (EventTable::Sightings, &mut self.inputs.sightings),
         ] {
             let mine: Vec<(usize, u32)> = found
                 .iter()
-                .filter(|f| f.0 == sightings)
+                .filter(|f| f.0 == table)
                 .map(|f| (f.1, f.2))
                 .collect();
             if mine.is_empty() {
