@@ -229,6 +229,126 @@ fn statement_kind(sql: &str) -> String {
     format!("{verb} {table}")
 }
 
+// ------------------------------------------------------------ CPU accounting
+
+/// CPU time by side, from `/proc` (Linux): the benchmark's server threads,
+/// its client threads, and every PostgreSQL process on the machine.
+mod cpu {
+    use std::time::Duration;
+
+    /// Thread names of the two runtimes (at most 15 bytes: the kernel's
+    /// limit for a thread's name).
+    pub const SERVER: &str = "sg-server";
+    pub const CLIENT: &str = "sg-client";
+
+    /// `/proc` counts in clock ticks of 1/100 s (USER_HZ on Linux).
+    const TICK: Duration = Duration::from_millis(10);
+
+    #[derive(Clone, Copy, Default)]
+    pub struct Sample {
+        pub server: u64,
+        pub client: u64,
+        /// The rest of this process (its main thread, threads that ended).
+        pub other: u64,
+        /// PostgreSQL processes, with the ended backends they reaped.
+        pub postgres: u64,
+        /// The whole machine: busy and all ticks.
+        pub busy: u64,
+        pub total: u64,
+    }
+
+    /// Fields after the `(comm)` of a `/proc/…/stat` line, and the comm.
+    fn stat(path: &str) -> Option<(String, Vec<u64>)> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let open = text.find('(')?;
+        let close = text.rfind(')')?;
+        let comm = text.get(open + 1..close)?.to_owned();
+        let rest = text.get(close + 1..)?;
+        // Field 3 (state) is a letter; keep the numeric ones in place.
+        let fields = rest
+            .split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .collect();
+        Some((comm, fields))
+    }
+
+    /// utime + stime (+ cutime + cstime with `children`), fields 14–17.
+    fn ticks(fields: &[u64], children: bool) -> u64 {
+        // `fields[0]` is field 3 of the line.
+        let at = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+        at(14) + at(15) + if children { at(16) + at(17) } else { 0 }
+    }
+
+    impl Sample {
+        pub fn now() -> Sample {
+            let mut s = Sample::default();
+            if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+                for e in dir.flatten() {
+                    let path = format!("{}/stat", e.path().display());
+                    let Some((comm, f)) = stat(&path) else {
+                        continue;
+                    };
+                    let t = ticks(&f, false);
+                    if comm.starts_with(SERVER) || comm.starts_with("sqlx-sqlite") {
+                        s.server += t;
+                    } else if comm.starts_with(CLIENT) {
+                        s.client += t;
+                    }
+                }
+            }
+            if let Some((_, f)) = stat("/proc/self/stat") {
+                s.other = ticks(&f, false).saturating_sub(s.server + s.client);
+            }
+            if let Ok(dir) = std::fs::read_dir("/proc") {
+                for e in dir.flatten() {
+                    let name = e.file_name();
+                    let Some(pid) = name
+                        .to_str()
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                    else {
+                        continue;
+                    };
+                    if let Some((comm, f)) = stat(&format!("/proc/{pid}/stat")) {
+                        if comm == "postgres" {
+                            s.postgres += ticks(&f, true);
+                        }
+                    }
+                }
+            }
+            if let Ok(text) = std::fs::read_to_string("/proc/stat") {
+                if let Some(line) = text.lines().next() {
+                    let v: Vec<u64> = line
+                        .split_whitespace()
+                        .skip(1)
+                        .map(|x| x.parse().unwrap_or(0))
+                        .collect();
+                    // user nice system idle iowait irq softirq steal …
+                    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+                    s.total = v.iter().take(8).sum();
+                    s.busy = s.total.saturating_sub(idle);
+                }
+            }
+            s
+        }
+
+        pub fn since(self, b: Sample) -> Sample {
+            Sample {
+                server: self.server.saturating_sub(b.server),
+                client: self.client.saturating_sub(b.client),
+                other: self.other.saturating_sub(b.other),
+                postgres: self.postgres.saturating_sub(b.postgres),
+                busy: self.busy.saturating_sub(b.busy),
+                total: self.total.saturating_sub(b.total),
+            }
+        }
+
+        /// Milliseconds of CPU per unit of work.
+        pub fn per(ticks: u64, n: usize) -> f64 {
+            (TICK * ticks as u32).as_secs_f64() * 1000.0 / n.max(1) as f64
+        }
+    }
+}
+
 // ------------------------------------------------------------- the chain
 
 /// Runs one workflow mutation that must succeed; returns the order after it.
@@ -371,23 +491,33 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
+    // The server and the clients run on runtimes of their own (named
+    // threads), as they would in two processes, so the CPU each side spends
+    // can be told apart (`cpu::Sample`).
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name(name)
+            .enable_all()
+            .build()
+    };
+    let (server_rt, client_rt) = match (runtime(cpu::SERVER), runtime(cpu::CLIENT)) {
+        (Ok(s), Ok(c)) => (s, c),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: cannot start the runtimes: {e}");
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(run(args)) {
+    if let Err(e) = run(args, &server_rt, &client_rt) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+fn run(
+    args: Args,
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
     let backend_name = match args.backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -401,23 +531,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let (sr, sw) = (stats.clone(), stats.clone());
     let t = Instant::now();
-    let server = Server::start_with(pg.as_deref(), move |db| {
-        db.read.set_metric_callback(move |i| sr.record(false, i));
-        db.write.set_metric_callback(move |i| sw.record(true, i));
-    })
-    .await
-    .with_context(|| format!("cannot start the server on {backend_name}"))?;
+    let server = server_rt
+        .block_on(Server::start_with(pg.as_deref(), move |db| {
+            db.read.set_metric_callback(move |i| sr.record(false, i));
+            db.write.set_metric_callback(move |i| sw.record(true, i));
+        }))
+        .with_context(|| format!("cannot start the server on {backend_name}"))?;
     let base = server.base_url();
-    let threads = tokio::runtime::Handle::current().metrics().num_workers();
     eprintln!(
-        "server on {base} ({backend_name}, {threads} runtime threads) started in {:.1} s",
+        "server on {base} ({backend_name}, {} + {} runtime threads for server + clients) \
+         started in {:.1} s",
+        server_rt.metrics().num_workers(),
+        client_rt.metrics().num_workers(),
         t.elapsed().as_secs_f64()
     );
 
-    let result = bench(&args, backend_name, &server, &stats).await;
+    let result = client_rt.block_on(bench(&args, backend_name, &server, &stats));
 
     if let (Some(admin), true) = (&pg, result.is_ok()) {
-        drop_database(admin, &server.database_url).await;
+        let url = server.database_url.clone();
+        drop(server);
+        client_rt.block_on(drop_database(admin, &url));
     }
     result
 }
@@ -493,6 +627,7 @@ async fn bench(
 
     // The measured run: each client walks its share of the chains.
     let before = stats.snap();
+    let cpu_before = cpu::Sample::now();
     let start = Instant::now();
     let mut tasks = Vec::new();
     for (i, w) in worlds.iter().enumerate() {
@@ -516,6 +651,7 @@ async fn bench(
     }
     let wall = start.elapsed();
     let sql = stats.snap().since(before);
+    let used = cpu::Sample::now().since(cpu_before);
 
     // Figures.
     let mut all: Vec<Duration> = per_step.iter().flatten().copied().collect();
@@ -543,9 +679,9 @@ async fn bench(
     println!("== Salesguard order-to-cash chain benchmark");
     println!("backend          {backend_desc}");
     println!(
-        "clients          {} (one fixture world each), {} runtime threads, {} CPUs",
+        "clients          {} (one fixture world each; server and clients on runtimes of \
+         their own), {} CPUs",
         args.clients,
-        tokio::runtime::Handle::current().metrics().num_workers(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -578,6 +714,20 @@ async fn bench(
         per_mut(sql.read),
         per_mut(sql.write),
         per_mut(sql.nanos) / 1e6
+    );
+    let cpu_ms = |t: u64| cpu::Sample::per(t, mutations);
+    println!(
+        "CPU / mutation   {:.3} ms: server {:.3}, PostgreSQL {:.3}, clients {:.3}, rest of the \
+         machine {:.3} (machine busy {:.0}%)",
+        cpu_ms(used.busy),
+        cpu_ms(used.server),
+        cpu_ms(used.postgres),
+        cpu_ms(used.client),
+        cpu_ms(
+            used.busy
+                .saturating_sub(used.server + used.postgres + used.client)
+        ),
+        100.0 * used.busy as f64 / used.total.max(1) as f64
     );
 
     println!();
@@ -625,12 +775,17 @@ async fn bench(
     println!(
         "RESULT backend={backend_name} clients={} chains={chains} mutations={mutations} \
          wall_s={secs:.3} chains_per_s={chains_per_s:.2} mutations_per_s={mutations_per_s:.1} \
-         p50_ms={:.2} p99_ms={:.2} max_ms={:.2} sql_per_mutation={:.1}",
+         p50_ms={:.2} p99_ms={:.2} max_ms={:.2} sql_per_mutation={:.1} cpu_ms={:.3} cpu_server_ms={:.3} \
+         cpu_pg_ms={:.3} cpu_client_ms={:.3}",
         args.clients,
         ms(p50),
         ms(p99),
         ms(max),
-        per_mut(sql.statements())
+        per_mut(sql.statements()),
+        cpu_ms(used.busy),
+        cpu_ms(used.server),
+        cpu_ms(used.postgres),
+        cpu_ms(used.client)
     );
     Ok(())
 }

@@ -8,8 +8,11 @@
 //! cargo bench --bench signals -- --database-url URL [--as-of YYYY-MM-DD] [--repeat N] [--append N] [--no-sql]
 //! ```
 //!
-//! Run 1 reads all the data, as the worker's first run does (after a start
-//! or when its copy is a day old). Runs 2… (`--repeat`, at least 2) are the
+//! Run 1 reads all the data, as the worker's first run does (with no copy
+//! on disk, or when its copy is a day old); the copy is then saved to disk
+//! (`--copy-dir`, default a temporary directory). Run 2 is a worker that
+//! starts again: it reads the copy from disk and what was appended since
+//! (`--no-disk`: no copy on disk, no such run). Runs 2… (`--repeat`, at least 2) are the
 //! worker's steady state: before each, `--append N` (default 10,000) new
 //! sell-through rows and as many unit sightings are written (copies of the
 //! latest ones, removed at the end), and the run reads what changed since
@@ -30,6 +33,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 use salesguard_api::config::{Settings, SignalSettings};
 use salesguard_api::db::Db;
+use salesguard_worker::signals::disk::DiskCopy;
 use salesguard_worker::signals::snapshot::{self, Snapshot};
 use salesguard_worker::signals::{self, Signal};
 
@@ -39,6 +43,10 @@ struct Args {
     repeat: usize,
     append: i64,
     sql: bool,
+    /// Where the copy is saved for the restart run; `None`: a temporary
+    /// directory. `--no-disk`: no copy on disk, no restart run.
+    copy_dir: Option<String>,
+    disk: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -48,6 +56,8 @@ fn args() -> anyhow::Result<Args> {
         repeat: 2,
         append: 10_000,
         sql: true,
+        copy_dir: None,
+        disk: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -57,12 +67,17 @@ fn args() -> anyhow::Result<Args> {
             "--repeat" => a.repeat = it.next().context("--repeat N")?.parse()?,
             "--append" => a.append = it.next().context("--append N")?.parse()?,
             "--no-sql" => a.sql = false,
+            "--copy-dir" => a.copy_dir = Some(it.next().context("--copy-dir DIR")?),
+            "--no-disk" => a.disk = false,
             "--bench" => {}
             other => bail!("unknown argument {other}"),
         }
     }
     if a.url.is_empty() {
-        bail!("usage: --database-url URL [--as-of DATE] [--repeat N] [--append N] [--no-sql]");
+        bail!(
+            "usage: --database-url URL [--as-of DATE] [--repeat N] [--append N] [--no-sql] \
+             [--copy-dir DIR | --no-disk]"
+        );
     }
     Ok(a)
 }
@@ -113,6 +128,9 @@ async fn bench() -> anyhow::Result<()> {
     let tz = settings.tz()?;
     let th = settings.signals.clone();
     let db = Db::connect(&a.url, 4).await?;
+    // A database loaded by an older version lacks the later tables (the
+    // identity the copy on disk is named by).
+    db.migrate().await?;
     let as_of = a
         .as_of
         .unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
@@ -144,47 +162,87 @@ async fn bench() -> anyhow::Result<()> {
         n = a.append
     );
 
+    // The copy on disk, for the restart run.
+    let tmp = tempfile::tempdir()?;
+    let disk = match (&a.copy_dir, a.disk) {
+        (_, false) => None,
+        (Some(dir), true) => Some(DiskCopy::open(std::path::Path::new(dir), &db.read).await?),
+        (None, true) => Some(DiskCopy::open(tmp.path(), &db.read).await?),
+    };
+
     let mut copy: Option<Snapshot> = None;
-    // (read, compute, total) seconds of the best full read and later run.
+    // (read, compute, total) seconds of the best full read, restart from
+    // disk and later run.
     type Times = Option<(f64, f64, f64)>;
-    let (mut cold, mut warm): (Times, Times) = (None, None);
+    let (mut cold, mut restart, mut warm): (Times, Times, Times) = (None, None, None);
+    let mut save_s = None;
     let mut computed = vec![];
-    for i in 0..a.repeat.max(2) {
+    let runs = a.repeat.max(2) + usize::from(disk.is_some());
+    for i in 0..runs {
         if i > 0 && a.append > 0 {
             db.write.execute_unprepared(&append).await?;
         }
+        // Run 2 with a copy on disk is a worker that starts again.
+        if i == 1 && disk.is_some() {
+            copy = None;
+        }
         let t0 = Instant::now();
-        let read = snapshot::refresh(&mut copy, &db.read, tz).await?;
+        let read = snapshot::refresh(&mut copy, &db.read, tz, disk.as_ref()).await?;
         let load_s = t0.elapsed().as_secs_f64();
         let load_peak = peak_rss_mib();
         let t1 = Instant::now();
         let snap = copy.take().context("no copy after a refresh")?;
         let th2 = th.clone();
-        let (snap, result) = tokio::task::spawn_blocking(move || {
+        let (mut snap, result) = tokio::task::spawn_blocking(move || {
             let result = signals::compute(&snap.inputs, as_of, &th2);
             (snap, result)
         })
         .await?;
-        copy = Some(snap);
         computed = result?;
         let compute_s = t1.elapsed().as_secs_f64();
         let total = t0.elapsed().as_secs_f64();
-        let full = matches!(read, snapshot::Refresh::Full { .. });
+        let what = match read {
+            snapshot::Refresh::Full { .. } => "full read",
+            snapshot::Refresh::Restored { .. } => "restart: copy on disk + sync",
+            snapshot::Refresh::Sync { .. } => "sync",
+        };
         println!(
-            "polars run {}: {} {load_s:.2} s ({} rows read, peak RSS {load_peak:.0} MiB), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
+            "polars run {}: {what} {load_s:.2} s ({} rows read, peak RSS {load_peak:.0} MiB), compute {compute_s:.2} s, total {total:.2} s, {} signals, peak RSS {:.0} MiB",
             i + 1,
-            if full { "full read" } else { "sync" },
             read.rows(),
             computed.len(),
             peak_rss_mib()
         );
-        let slot = if full { &mut cold } else { &mut warm };
+        // Saved after the computation, as the worker does (not timed in
+        // the run).
+        if let Some(d) = disk.clone().filter(|_| snap.save_due()) {
+            let t = Instant::now();
+            let (back, bytes) = tokio::task::spawn_blocking(move || {
+                let bytes = snap.save(&d, tz);
+                (snap, bytes)
+            })
+            .await?;
+            snap = back;
+            let secs = t.elapsed().as_secs_f64();
+            println!(
+                "  saved to disk: {:.0} MiB in {secs:.2} s",
+                bytes? as f64 / 1048576.0
+            );
+            save_s.get_or_insert(secs);
+        }
+        copy = Some(snap);
+        let slot = match read {
+            snapshot::Refresh::Full { .. } => &mut cold,
+            snapshot::Refresh::Restored { .. } => &mut restart,
+            snapshot::Refresh::Sync { .. } => &mut warm,
+        };
         if slot.is_none_or(|b| total < b.2) {
             *slot = Some((load_s, compute_s, total));
         }
     }
     let (load_s, compute_s, total_s) = cold.unwrap_or_default();
     let (sync_s, warm_compute_s, warm_total_s) = warm.unwrap_or_default();
+    let (restore_s, restart_compute_s, restart_total_s) = restart.unwrap_or_default();
     let peak = peak_rss_mib();
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for s in &computed {
@@ -192,7 +250,7 @@ async fn bench() -> anyhow::Result<()> {
     }
     println!("signals by kind: {by_kind:?}");
 
-    let mut sql_part = String::from("sql_s=- speedup=- warm_speedup=- same=-");
+    let mut sql_part = String::from("sql_s=- speedup=- restart_speedup=- warm_speedup=- same=-");
     if a.sql && db.backend() == DbBackend::Postgres {
         let t = Instant::now();
         let sql = sql_signals(&db, as_of, &th, &settings.timezone).await?;
@@ -231,14 +289,16 @@ async fn bench() -> anyhow::Result<()> {
             extra.len()
         );
         sql_part = format!(
-            "sql_s={sql_s:.2} speedup={:.1} warm_speedup={:.1} same={same}",
+            "sql_s={sql_s:.2} speedup={:.1} restart_speedup={:.1} warm_speedup={:.1} same={same}",
             sql_s / total_s,
+            sql_s / restart_total_s,
             sql_s / warm_total_s
         );
     }
     db.write.execute_unprepared(&cleanup).await?;
     println!(
-        "RESULT orders={orders} lines={lines} serial_events={serial_events} load_s={load_s:.2} compute_s={compute_s:.2} total_s={total_s:.2} sync_s={sync_s:.2} warm_compute_s={warm_compute_s:.2} warm_total_s={warm_total_s:.2} peak_rss_mib={peak:.0} signals={} {sql_part}",
+        "RESULT orders={orders} lines={lines} serial_events={serial_events} load_s={load_s:.2} compute_s={compute_s:.2} total_s={total_s:.2} save_s={:.2} restore_s={restore_s:.2} restart_compute_s={restart_compute_s:.2} restart_total_s={restart_total_s:.2} sync_s={sync_s:.2} warm_compute_s={warm_compute_s:.2} warm_total_s={warm_total_s:.2} peak_rss_mib={peak:.0} signals={} {sql_part}",
+        save_s.unwrap_or_default(),
         computed.len()
     );
     Ok(())

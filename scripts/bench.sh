@@ -48,7 +48,22 @@ if [ "$(psql "${PG[@]}" -d postgres -Atc "SELECT 1 FROM pg_database WHERE datnam
 fi
 pgbench "${PG[@]}" -i -s 10 -q pgbench_sg 2>&1 | tail -n 1
 threads=$((CLIENTS < 2 ? CLIENTS : 2))
-pgbench "${PG[@]}" -c "$CLIENTS" -j "$threads" -T "$PGBENCH_SECONDS" pgbench_sg | tee "$out/pgbench.txt"
+# CPU in clock ticks (1/100 s) of every PostgreSQL process, with the ended
+# backends they reaped, and of the whole machine (busy, all).
+pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { s += $14 + $15 + $16 + $17 } END { print s + 0 }'; }
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+pg0="$(pg_ticks)"; read -r busy0 all0 < <(machine_ticks)
+TIMEFORMAT='%U %S'
+{ time pgbench "${PG[@]}" -c "$CLIENTS" -j "$threads" -T "$PGBENCH_SECONDS" pgbench_sg >"$out/pgbench.txt"; } 2>"$out/pgbench-time.txt"
+pg1="$(pg_ticks)"; read -r busy1 all1 < <(machine_ticks)
+cat "$out/pgbench.txt"
+txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out/pgbench.txt")"
+read -r pgb_user pgb_sys <"$out/pgbench-time.txt"
+pgbench_cpu="$(awk -v pg=$((pg1 - pg0)) -v busy=$((busy1 - busy0)) -v all=$((all1 - all0)) \
+  -v u="$pgb_user" -v s="$pgb_sys" -v n="$txns" 'BEGIN { if (n > 0)
+  printf "CPU / transaction %.3f ms: PostgreSQL %.3f, pgbench %.3f (machine busy %.0f%%)",
+    busy * 10 / n, pg * 10 / n, (u + s) * 1000 / n, 100 * busy / all }')"
+echo "$pgbench_cpu"
 
 # key=value from the benchmark's RESULT line.
 field() { sed -n "s/^RESULT .*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" "$out/$1.txt"; }
@@ -65,6 +80,13 @@ for backend in sqlite postgres; do
     "$(awk -v a="$mps" -v b="$tps" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
 done
 printf '%-26s %10s %12.1f\n' "pgbench TPC-B (TPS)" "" "$tps"
+echo
+for backend in sqlite postgres; do
+  printf '%-26s CPU / mutation %s ms: server %s, PostgreSQL %s, clients %s\n' "salesguard on $backend" \
+    "$(field "$backend" cpu_ms)" "$(field "$backend" cpu_server_ms)" \
+    "$(field "$backend" cpu_pg_ms)" "$(field "$backend" cpu_client_ms)"
+done
+printf '%-26s %s\n' "pgbench" "$pgbench_cpu"
 echo "(ratio = salesguard mutations/s / pgbench TPS; a pgbench transaction is 5 statements,"
 echo " a salesguard mutation is one HTTP GraphQL request: token lookup, one write transaction"
 echo " with its audit record and notifications, and the order read back)"

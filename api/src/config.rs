@@ -50,6 +50,10 @@ pub struct Settings {
     /// and reads only what changed since (about 1.2 GB at 1M orders); off,
     /// every run reads all the data and frees it after.
     pub worker_keep_copy: bool,
+    /// Where the worker also saves its copy (with `worker_keep_copy`), one
+    /// directory per database, so a worker that starts again reads only
+    /// what changed since; empty: the copy is kept in memory only.
+    pub worker_copy_dir: String,
     /// When the risk signals are recomputed besides after changes: cron
     /// expressions, seconds first, in the business time zone.
     pub signals_cron: Vec<String>,
@@ -199,6 +203,7 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "worker_in_serve",
     "worker_keep_copy",
+    "worker_copy_dir",
     "signals_cron",
     "worker_heartbeat_secs",
     "signals",
@@ -220,6 +225,7 @@ impl Default for Settings {
             request_timeout_secs: 30,
             worker_in_serve: true,
             worker_keep_copy: true,
+            worker_copy_dir: "salesguard-worker-copy".into(),
             signals_cron: vec!["0 */15 * * * *".into(), "0 0 7 * * *".into()],
             worker_heartbeat_secs: 10,
             signals: SignalSettings::default(),

@@ -11,6 +11,7 @@ mod m20261129_000006_risk_signals;
 mod m20261129_000007_metrics;
 mod m20261129_000008_reports;
 mod m20261129_000009_ar_entries;
+mod m20261129_000010_database_identity;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_metrics::Migration),
             Box::new(m20261129_000008_reports::Migration),
             Box::new(m20261129_000009_ar_entries::Migration),
+            Box::new(m20261129_000010_database_identity::Migration),
         ]
     }
 }

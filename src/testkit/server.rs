@@ -88,6 +88,8 @@ impl Server {
         let settings = Settings {
             database_url: url.clone(),
             bind: "127.0.0.1:0".into(),
+            // A test that wants the copy on disk gives it a directory.
+            worker_copy_dir: String::new(),
             ..Settings::default()
         };
         let mut db = Db::connect(&settings.database_url, settings.db_max_connections).await?;

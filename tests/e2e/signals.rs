@@ -313,8 +313,16 @@ async fn business(server: &Server, w: &World, planted: bool) {
 }
 
 async fn recompute(server: &Server, key: &str) -> salesguard_worker::RunFigures {
+    recompute_on(&server.app, key).await
+}
+
+/// A signals run as the worker of `app` does it.
+async fn recompute_on(
+    app: &salesguard_api::app::AppState,
+    key: &str,
+) -> salesguard_worker::RunFigures {
     recompute_now(
-        &server.app,
+        app,
         &RecomputeSignals {
             trigger: "test".into(),
             dedup_key: key.into(),
@@ -584,6 +592,7 @@ fn spawn_worker(server: &Server, heartbeat_secs: u64) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
         .arg("worker")
         .env("SALESGUARD_DATABASE_URL", &server.database_url)
+        .env("SALESGUARD_WORKER_COPY_DIR", "")
         .env(
             "SALESGUARD_WORKER_HEARTBEAT_SECS",
             heartbeat_secs.to_string(),
@@ -888,38 +897,122 @@ e2e!(
         let third = recompute(&server, "test:copy-3").await;
         assert!(!third.full_read);
 
-        let stored = open_signals(&server).await;
-        let s = find(
-            &stored,
-            "GOODS_DIVERSION",
-            "CROSS_REGION",
-            "AGENT",
-            &north.agent,
-        );
         // Four units turned up in the South, N-9 included.
-        assert!(s.summary.contains(": 4 of "), "{}", s.summary);
+        four_diverted_as_a_full_read_says(&server, &north.agent).await;
+    }
+);
 
-        // The same signals as a computation over a full read now.
-        let as_of = today();
-        let inputs = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, as_of)
-            .await
-            .expect("full read");
-        let fresh =
-            salesguard_worker::signals::compute(&inputs, as_of, &server.app.settings.signals)
-                .expect("compute");
-        let mut fresh: Vec<(String, String, f64)> = fresh
-            .iter()
-            .map(|s| (s.fingerprint(), s.severity.as_str().to_owned(), s.value))
+/// The stored open signals are, in fingerprint, severity and value, those
+/// of a computation over a full read now.
+async fn assert_same_as_a_full_read(server: &Server, stored: &[risk_signal::Model]) {
+    let as_of = today();
+    let inputs = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, as_of)
+        .await
+        .expect("full read");
+    let fresh = salesguard_worker::signals::compute(&inputs, as_of, &server.app.settings.signals)
+        .expect("compute");
+    let mut fresh: Vec<(String, String, f64)> = fresh
+        .iter()
+        .map(|s| (s.fingerprint(), s.severity.as_str().to_owned(), s.value))
+        .collect();
+    fresh.sort_by(|a, b| a.0.cmp(&b.0));
+    let stored = digest_stored(stored);
+    assert_eq!(
+        stored.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>(),
+        fresh.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>()
+    );
+    for (a, b) in stored.iter().zip(&fresh) {
+        assert!(close(a.2, b.2), "{a:?} {b:?}");
+    }
+}
+
+/// The North agent's goods are diverted (4 units sold in the South), and
+/// the stored signals are those of a full read.
+async fn four_diverted_as_a_full_read_says(server: &Server, agent: &str) {
+    let stored = open_signals(server).await;
+    let s = find(&stored, "GOODS_DIVERSION", "CROSS_REGION", "AGENT", agent);
+    assert!(s.summary.contains(": 4 of "), "{}", s.summary);
+    assert_same_as_a_full_read(server, &stored).await;
+}
+
+/// A worker with `worker_copy_dir` set, as a process that starts again: the
+/// copy in memory is dropped, the one on disk is read back.
+async fn restart(app: &salesguard_api::app::AppState) {
+    let slot = salesguard_worker::signals::snapshot::slot(&app.settings.database_url);
+    *slot.lock().await = None;
+}
+
+e2e!(
+    a_worker_that_starts_again_reads_its_copy_from_disk,
+    |server: Server, w: World| async move {
+        use sea_orm::ConnectionTrait;
+        business(&server, &w, false).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = salesguard_api::config::Settings {
+            worker_copy_dir: dir.path().display().to_string(),
+            ..server.app.settings.clone()
+        };
+        let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings).expect("app");
+        let first = recompute_on(&app, "test:disk-1").await;
+        assert!(first.full_read && !first.from_disk);
+        let saved: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("copy dir")
+            .flatten()
+            .map(|e| e.path())
             .collect();
-        fresh.sort_by(|a, b| a.0.cmp(&b.0));
-        let stored = digest_stored(&stored);
-        assert_eq!(
-            stored.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>(),
-            fresh.iter().map(|s| (&s.0, &s.1)).collect::<Vec<_>>()
-        );
-        for (a, b) in stored.iter().zip(&fresh) {
-            assert!(close(a.2, b.2), "{a:?} {b:?}");
-        }
+        assert_eq!(saved.len(), 1, "one copy, for this database: {saved:?}");
+        let copy = saved[0].clone();
+        assert!(copy.join("meta.json").is_file() && copy.join("serials.bin").is_file());
+
+        // While no worker runs, units ship and are sold in another region.
+        let north = w.north.clone();
+        let serials: Vec<String> = (6..=9).map(|i| format!("N-{i}")).collect();
+        ship(&w, &north, &w.product, 4, "2000.00", 3, true, &serials).await;
+        let in_south = |serial: &String| {
+            json!({"productId": w.product, "serial": serial, "quantity": 1,
+                   "salePrice": "1500.00", "regionId": w.south.region,
+                   "soldOn": (today() - chrono::Duration::days(1)).to_string()})
+        };
+        sell(
+            &north.sales,
+            &north.agent,
+            Value::Array(serials.iter().map(in_south).collect()),
+        )
+        .await;
+
+        // The worker starts again: the copy on disk, then what changed.
+        restart(&app).await;
+        let second = recompute_on(&app, "test:disk-2").await;
+        assert!(second.from_disk && !second.full_read, "{second:?}");
+        assert!(second.rows_read < first.rows_read, "{second:?} {first:?}");
+        four_diverted_as_a_full_read_says(&server, &north.agent).await;
+
+        // A copy that does not read back is not used: the run reads
+        // everything, and is right.
+        restart(&app).await;
+        std::fs::write(copy.join("lines.arrow"), b"not arrow").expect("spoil the copy");
+        let third = recompute_on(&app, "test:disk-3").await;
+        assert!(third.full_read && !third.from_disk, "{third:?}");
+        assert_same_as_a_full_read(&server, &open_signals(&server).await).await;
+        // That run saved a good copy again.
+        restart(&app).await;
+        assert!(recompute_on(&app, "test:disk-4").await.from_disk);
+
+        // A database that holds fewer rows than the copy read (restored
+        // from an older backup) does not get the copy.
+        restart(&app).await;
+        server
+            .app
+            .db
+            .write
+            .execute_unprepared(
+                "DELETE FROM sell_through WHERE id = (SELECT MAX(id) FROM sell_through)",
+            )
+            .await
+            .expect("delete");
+        let fifth = recompute_on(&app, "test:disk-5").await;
+        assert!(fifth.full_read && !fifth.from_disk, "{fifth:?}");
+        assert_same_as_a_full_read(&server, &open_signals(&server).await).await;
     }
 );
 

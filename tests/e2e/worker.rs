@@ -15,6 +15,7 @@ fn spawn_worker(server: &Server) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_salesguard"))
         .arg("worker")
         .env("SALESGUARD_DATABASE_URL", &server.database_url)
+        .env("SALESGUARD_WORKER_COPY_DIR", "")
         .env("RUST_LOG", "warn")
         .current_dir(std::env::temp_dir())
         .stdout(Stdio::null())

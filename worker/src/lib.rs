@@ -380,10 +380,33 @@ pub struct RunFigures {
     /// Whether the run read all the data (no copy of it yet in this
     /// process, or too old) rather than what changed since the last run.
     pub full_read: bool,
+    /// Whether the run started from the copy saved on disk (a process
+    /// with no copy in memory yet), then read what changed since.
+    pub from_disk: bool,
     pub applied: signals::store::Applied,
     pub load_ms: u128,
     pub compute_ms: u128,
     pub store_ms: u128,
+}
+
+/// Where the worker's copy is saved for this database: `None` with
+/// `worker_keep_copy` off or `worker_copy_dir` empty, or when the database
+/// cannot be told (logged; the copy then stays in memory).
+async fn disk_copy(app: &AppState) -> Option<signals::disk::DiskCopy> {
+    let dir = &app.settings.worker_copy_dir;
+    if !app.settings.worker_keep_copy || dir.is_empty() {
+        return None;
+    }
+    match signals::disk::DiskCopy::open(std::path::Path::new(dir), &app.db.read).await {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "no copy on disk for this database"
+            );
+            None
+        }
+    }
 }
 
 /// Loads, computes and stores the signals as of `as_of` inside one
@@ -402,17 +425,43 @@ pub async fn recompute_now(
     let slot = signals::snapshot::slot(&app.settings.database_url);
     let mut copy = slot.lock().await;
     let t0 = std::time::Instant::now();
-    let read = signals::snapshot::refresh(&mut copy, &app.db.read, app.tz).await?;
+    let disk = disk_copy(app).await;
+    let read = signals::snapshot::refresh(&mut copy, &app.db.read, app.tz, disk.as_ref()).await?;
     let load_ms = t0.elapsed().as_millis();
     let t1 = std::time::Instant::now();
     let th = app.settings.signals.clone();
-    let snap = copy.take().context("no copy of the data after a refresh")?;
-    let (snap, computed) = tokio::task::spawn_blocking(move || {
+    let mut snap = copy.take().context("no copy of the data after a refresh")?;
+    let tz = app.tz;
+    let (snap, computed, saved) = tokio::task::spawn_blocking(move || {
         let computed = signals::compute(&snap.inputs, as_of, &th);
-        (snap, computed)
+        // Saved after the computation, so the signals are not held up.
+        let saved = match &disk {
+            Some(d) if snap.save_due() => {
+                let t = std::time::Instant::now();
+                Some(
+                    snap.save(d, tz)
+                        .map(|bytes| (bytes, t.elapsed(), d.clone())),
+                )
+            }
+            _ => None,
+        };
+        (snap, computed, saved)
     })
     .await
     .context("the computation panicked")?;
+    match saved {
+        Some(Ok((bytes, took, d))) => tracing::info!(
+            dir = %d.dir().display(),
+            mib = bytes / (1 << 20),
+            ms = took.as_millis() as u64,
+            "the worker's copy was saved to disk"
+        ),
+        Some(Err(e)) => tracing::warn!(
+            error = format!("{e:#}"),
+            "the worker's copy could not be saved to disk"
+        ),
+        None => {}
+    }
     if app.settings.worker_keep_copy {
         *copy = Some(snap);
     }
@@ -444,9 +493,11 @@ pub async fn recompute_now(
     let run = am.update(&txn).await?;
     txn.commit().await?;
     let full_read = matches!(read, signals::snapshot::Refresh::Full { .. });
+    let from_disk = matches!(read, signals::snapshot::Refresh::Restored { .. });
     tracing::info!(
         run = run.id,
         full_read,
+        from_disk,
         rows_read,
         read_ms = load_ms,
         compute_ms,
@@ -459,6 +510,7 @@ pub async fn recompute_now(
         RunFigures {
             rows_read,
             full_read,
+            from_disk,
             applied,
             load_ms,
             compute_ms,

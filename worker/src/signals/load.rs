@@ -658,7 +658,7 @@ async fn load_sightings(db: DatabaseConnection, since: Option<Mark>) -> anyhow::
 }
 
 /// The tables of serial events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EventTable {
     Sell,
     Sightings,
@@ -674,6 +674,7 @@ impl EventTable {
 }
 
 /// A serial read that is no shipped unit (yet): its table and row.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Unresolved {
     pub table: EventTable,
     pub row: usize,

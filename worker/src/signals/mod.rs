@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 pub mod compute;
+pub mod disk;
 pub mod load;
 pub mod serials;
 pub mod snapshot;

@@ -76,6 +76,46 @@ impl SerialIndex {
             .copied()
     }
 
+    /// The arena and the end offsets, to be saved (`from_parts` reads them
+    /// back).
+    pub fn parts(&self) -> (&[u8], &[u32]) {
+        (&self.bytes, &self.ends)
+    }
+
+    /// The index of the serials saved by `parts`: the lookup table is built
+    /// again (its hash seeds are this process's). Refuses offsets that do
+    /// not rise within the arena, or an arena that is not UTF-8 text.
+    pub fn from_parts(bytes: Vec<u8>, ends: Vec<u32>) -> anyhow::Result<Self> {
+        let mut start = 0usize;
+        for &e in &ends {
+            let e = e as usize;
+            anyhow::ensure!(
+                start <= e && e <= bytes.len(),
+                "serial offsets out of order or past the arena"
+            );
+            start = e;
+        }
+        anyhow::ensure!(
+            start == bytes.len(),
+            "the serial arena has bytes past its last serial"
+        );
+        std::str::from_utf8(&bytes)
+            .map_err(|_| anyhow::anyhow!("the serial arena is not UTF-8"))?;
+        let hasher = DefaultHashBuilder::default();
+        let mut table = HashTable::with_capacity(ends.len());
+        for i in 0..ends.len() {
+            let i = u32::try_from(i).map_err(|_| TooManySerials)?;
+            let hash = hasher.hash_one(text(&bytes, &ends, i));
+            table.insert_unique(hash, i, |&j| hasher.hash_one(text(&bytes, &ends, j)));
+        }
+        Ok(SerialIndex {
+            bytes,
+            ends,
+            table,
+            hasher,
+        })
+    }
+
     /// Gives back the spare capacity of the arena and the table once loaded.
     pub fn shrink(&mut self) {
         self.bytes.shrink_to_fit();
@@ -143,6 +183,30 @@ fn text<'a>(bytes: &'a [u8], ends: &[u32], i: u32) -> &'a [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_saved_as_parts_reads_back_the_same() {
+        let mut ix = SerialIndex::new();
+        for i in 0..5_000 {
+            ix.insert(format!("SN-{i:05}").as_bytes()).ok();
+        }
+        ix.insert("序列-1".as_bytes()).ok();
+        let (bytes, ends) = ix.parts();
+        let back = SerialIndex::from_parts(bytes.to_vec(), ends.to_vec()).expect("read back");
+        assert_eq!(back.len(), 5_001);
+        for i in [0u32, 1, 4_999, 5_000] {
+            assert_eq!(back.serial(i), ix.serial(i));
+            assert_eq!(back.get(ix.serial(i).as_bytes()), Some(i));
+        }
+        assert_eq!(back.get(b"SN-99999"), None);
+        // Offsets that fall, run past the arena or leave bytes over, and
+        // text that is not UTF-8, are refused.
+        assert!(SerialIndex::from_parts(b"abcd".to_vec(), vec![3, 2, 4]).is_err());
+        assert!(SerialIndex::from_parts(b"abcd".to_vec(), vec![2, 5]).is_err());
+        assert!(SerialIndex::from_parts(b"abcd".to_vec(), vec![2, 3]).is_err());
+        assert!(SerialIndex::from_parts(vec![0xff, 0xfe], vec![2]).is_err());
+        assert!(SerialIndex::from_parts(vec![], vec![]).is_ok_and(|ix| ix.is_empty()));
+    }
 
     #[test]
     fn serials_get_one_number_each_and_read_back() {

@@ -13,16 +13,20 @@
 //!
 //! A run reads everything when there is no copy yet, when the copy is older
 //! than `FULL_RELOAD_AFTER`, or when the last sync failed. Each worker
-//! process keeps one copy per database.
+//! process keeps one copy per database. With a `DiskCopy` the copy is also
+//! saved to disk, and a process that has none in memory yet starts from the
+//! one on disk (`disk`).
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use polars::prelude::*;
 use sea_orm::DatabaseConnection;
 
+use super::disk::{appended_rows, DiskCopy};
 use super::load::{read, EventTable, Inputs, Marks, Read, Unresolved};
 use super::serials::SerialIndex;
 
@@ -32,10 +36,15 @@ pub const FULL_RELOAD_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The data of the last run and how far each table was read.
 pub struct Snapshot {
     pub inputs: Inputs,
-    marks: Marks,
+    pub(super) marks: Marks,
     /// Serial events whose serial was no shipped unit when read.
-    unresolved: Vec<Unresolved>,
+    pub(super) unresolved: Vec<Unresolved>,
+    /// When the full read this copy grew from was made.
     loaded_at: Instant,
+    pub(super) read_at: DateTime<Utc>,
+    /// Rows of the appended tables when last saved to disk (`None`: not
+    /// saved by this process).
+    saved_rows: Option<usize>,
 }
 
 /// What a refresh read.
@@ -45,12 +54,15 @@ pub enum Refresh {
     Full { rows: usize },
     /// The rows appended since the last run, and the small tables.
     Sync { rows: usize },
+    /// The copy saved on disk, then the rows appended since it was saved
+    /// and the small tables (`rows`: those read from the database).
+    Restored { rows: usize },
 }
 
 impl Refresh {
     pub fn rows(self) -> usize {
         match self {
-            Refresh::Full { rows } | Refresh::Sync { rows } => rows,
+            Refresh::Full { rows } | Refresh::Sync { rows } | Refresh::Restored { rows } => rows,
         }
     }
 }
@@ -58,13 +70,61 @@ impl Refresh {
 impl Snapshot {
     /// Reads everything.
     pub async fn load(db: &DatabaseConnection, tz: Tz) -> anyhow::Result<Snapshot> {
+        let (loaded_at, read_at) = (Instant::now(), Utc::now());
         let r = read(db, tz, None, SerialIndex::new(), (0, 0)).await?;
         Ok(Snapshot {
             inputs: r.inputs,
             marks: r.marks,
             unresolved: r.unresolved,
-            loaded_at: Instant::now(),
+            loaded_at,
+            read_at,
+            saved_rows: None,
         })
+    }
+
+    /// The copy saved in `disk`, if there is one that may be used (see
+    /// `disk`), not yet brought up to date.
+    pub async fn restore(
+        disk: &DiskCopy,
+        db: &DatabaseConnection,
+        tz: Tz,
+    ) -> anyhow::Result<Option<Snapshot>> {
+        let d = disk.clone();
+        let Some(r) = tokio::task::spawn_blocking(move || d.restore(tz))
+            .await
+            .context("reading the copy on disk panicked")??
+        else {
+            return Ok(None);
+        };
+        if !disk.matches(db, &r.marks).await? {
+            return Ok(None);
+        }
+        let saved_rows = Some(appended_rows(&r.inputs));
+        Ok(Some(Snapshot {
+            inputs: r.inputs,
+            marks: r.marks,
+            unresolved: r.unresolved,
+            loaded_at: r.loaded_at,
+            read_at: r.read_at,
+            saved_rows,
+        }))
+    }
+
+    /// Whether to write the copy to disk (again): not written by this
+    /// process yet, or a quarter more rows than when last written (a worker
+    /// that starts again then reads at most that much from the database).
+    pub fn save_due(&self) -> bool {
+        match self.saved_rows {
+            None => true,
+            Some(n) => appended_rows(&self.inputs) > n + n / 4,
+        }
+    }
+
+    /// Writes the copy to `disk` (blocking). Returns the bytes written.
+    pub fn save(&mut self, disk: &DiskCopy, tz: Tz) -> anyhow::Result<u64> {
+        let bytes = disk.save(self, tz)?;
+        self.saved_rows = Some(appended_rows(&self.inputs));
+        Ok(bytes)
     }
 
     /// Reads what was appended since the last read and the small tables,
@@ -176,17 +236,35 @@ pub fn slot(url: &str) -> Slot {
     copies.entry(url.to_owned()).or_default().clone()
 }
 
-/// Brings the copy in `slot` up to date: a full read when there is none or
-/// it is too old, a sync otherwise (a failed sync drops the copy, and the
-/// next run reads everything).
+/// Brings the copy in `slot` up to date: from the copy on disk when there
+/// is none in memory (and `disk` holds one that may be used), then a sync; a
+/// full read when there is none or it is too old (a failed sync drops the
+/// copy, and the next run reads everything).
 pub async fn refresh(
     copy: &mut Option<Snapshot>,
     db: &DatabaseConnection,
     tz: Tz,
+    disk: Option<&DiskCopy>,
 ) -> anyhow::Result<Refresh> {
+    let mut restored = false;
+    if let (None, Some(d)) = (copy.as_ref(), disk) {
+        match Snapshot::restore(d, db, tz).await {
+            Ok(Some(s)) => {
+                *copy = Some(s);
+                restored = true;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(
+                dir = %d.dir().display(),
+                error = format!("{e:#}"),
+                "the copy on disk cannot be read; reading everything"
+            ),
+        }
+    }
     if let Some(s) = copy.as_mut() {
         if s.loaded_at.elapsed() < FULL_RELOAD_AFTER {
             match s.sync(db, tz).await {
+                Ok(rows) if restored => return Ok(Refresh::Restored { rows }),
                 Ok(rows) => return Ok(Refresh::Sync { rows }),
                 Err(e) => {
                     *copy = None;
