@@ -270,21 +270,24 @@ impl DiskCopy {
             meta.marks.len() == MARKED.len() && meta.heights.len() == FRAMES.len(),
             "meta.json does not list every table"
         );
-        let mut read = Vec::with_capacity(FRAMES.len());
-        for (name, height) in FRAMES.iter().zip(&meta.heights) {
-            let path = self.dir.join(format!("{name}.arrow"));
-            let df = IpcReader::new(File::open(&path)?)
-                .finish()
-                .with_context(|| format!("reading {}", path.display()))?;
-            ensure!(
-                df.height() == *height,
-                "{} holds {} rows, meta.json says {height}",
-                path.display(),
-                df.height()
-            );
-            read.push(df);
-        }
-        let serials = read_serials(&self.dir.join("serials.bin"))?;
+        // The serial index is built again on a thread of its own while the
+        // frames are read.
+        let (read, serials) = std::thread::scope(|scope| {
+            let serials = scope.spawn(|| {
+                let t = Instant::now();
+                let ix = read_serials(&self.dir.join("serials.bin"));
+                tracing::debug!(secs = t.elapsed().as_secs_f64(), "serials read from disk");
+                ix
+            });
+            let t = Instant::now();
+            let read = self.read_frames(&meta.heights);
+            tracing::debug!(secs = t.elapsed().as_secs_f64(), "frames read from disk");
+            let serials = serials
+                .join()
+                .map_err(|_| anyhow::anyhow!("reading the serials panicked"));
+            (read, serials)
+        });
+        let (read, serials) = (read?, serials??);
         ensure!(
             serials.len() == meta.units,
             "serials.bin holds {} units, meta.json says {}",
@@ -331,6 +334,25 @@ impl DiskCopy {
             loaded_at: now.checked_sub(age).unwrap_or(now),
             read_at: meta.read_at,
         }))
+    }
+
+    /// The saved frames, checked against the heights in `meta.json`.
+    fn read_frames(&self, heights: &[usize]) -> anyhow::Result<Vec<DataFrame>> {
+        let mut read = Vec::with_capacity(FRAMES.len());
+        for (name, height) in FRAMES.iter().zip(heights) {
+            let path = self.dir.join(format!("{name}.arrow"));
+            let df = IpcReader::new(File::open(&path)?)
+                .finish()
+                .with_context(|| format!("reading {}", path.display()))?;
+            ensure!(
+                df.height() == *height,
+                "{} holds {} rows, meta.json says {height}",
+                path.display(),
+                df.height()
+            );
+            read.push(df);
+        }
+        Ok(read)
     }
 
     /// Whether every table still holds at least the keys the copy read: a
