@@ -321,7 +321,8 @@ async fn recompute_on(
     app: &salesguard_api::app::AppState,
     key: &str,
 ) -> salesguard_worker::RunFigures {
-    recompute_now(
+    // Boxed: the run's future is large, and a test awaits many of them.
+    Box::pin(recompute_now(
         app,
         &RecomputeSignals {
             trigger: "test".into(),
@@ -330,7 +331,7 @@ async fn recompute_on(
             as_of: None,
         },
         "test",
-    )
+    ))
     .await
     .expect("recompute")
     .1
@@ -906,9 +907,13 @@ e2e!(
 /// of a computation over a full read now.
 async fn assert_same_as_a_full_read(server: &Server, stored: &[risk_signal::Model]) {
     let as_of = today();
-    let inputs = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, as_of)
-        .await
-        .expect("full read");
+    let inputs = Box::pin(salesguard_worker::signals::load(
+        &server.app.db.read,
+        server.app.tz,
+        as_of,
+    ))
+    .await
+    .expect("full read");
     let fresh = salesguard_worker::signals::compute(&inputs, as_of, &server.app.settings.signals)
         .expect("compute");
     let mut fresh: Vec<(String, String, f64)> = fresh
@@ -997,6 +1002,20 @@ e2e!(
         // That run saved a good copy again.
         restart(&app).await;
         assert!(recompute_on(&app, "test:disk-4").await.from_disk);
+
+        // A copy that reads back but does not fit what this build reads
+        // (payments with the columns of orders, as another build might
+        // have written): removed, and the run reads everything.
+        restart(&app).await;
+        std::fs::copy(copy.join("orders.arrow"), copy.join("payments.arrow")).expect("swap");
+        let meta_path = copy.join("meta.json");
+        let mut meta: Value =
+            serde_json::from_slice(&std::fs::read(&meta_path).expect("meta")).expect("json");
+        meta["heights"][2] = meta["heights"][0].clone();
+        std::fs::write(&meta_path, meta.to_string()).expect("meta");
+        let misfit = recompute_on(&app, "test:disk-misfit").await;
+        assert!(misfit.full_read && !misfit.from_disk, "{misfit:?}");
+        four_diverted_as_a_full_read_says(&server, &north.agent).await;
 
         // A database that holds fewer rows than the copy read (restored
         // from an older backup) does not get the copy.

@@ -175,14 +175,48 @@ impl DiskCopy {
         &self.dir
     }
 
+    /// Removes the copy (best effort: logged).
+    pub fn remove(&self) {
+        if let Err(e) = fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove the copy on disk");
+            }
+        }
+    }
+
+    /// Removes what saves that stopped half-way (a killed process) left
+    /// beside the copy: their directories an hour old or more.
+    fn sweep(&self) {
+        let (Some(parent), Some(name)) = (self.dir.parent(), self.dir.file_name()) else {
+            return;
+        };
+        let prefix = format!("{}.new-", name.to_string_lossy());
+        let Ok(entries) = fs::read_dir(parent) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let stale = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= Duration::from_secs(3600));
+            if stale && e.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
     /// Writes `s` (blocking; call off the async threads). Returns the bytes
     /// written.
     pub fn save(&self, s: &Snapshot, tz: Tz) -> anyhow::Result<u64> {
         let parent = self.dir.parent().unwrap_or(Path::new("."));
         fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        self.sweep();
+        // Unique also across containers (where every process may be pid 1).
         let tmp = self
             .dir
-            .with_extension(format!("new-{}", std::process::id()));
+            .with_extension(format!("new-{}", ulid::Ulid::generate()));
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut bytes = 0;

@@ -214,7 +214,16 @@ impl Snapshot {
 }
 
 /// Appends `new` to `df`, packing the columns into one chunk now and then.
+/// The columns must be the same, also when nothing was appended: a copy
+/// read back from disk that another build of the worker wrote does not fit.
 fn append(df: &mut DataFrame, new: &DataFrame) -> anyhow::Result<()> {
+    if new.width() > 0 && df.schema() != new.schema() {
+        anyhow::bail!(
+            "the copy's columns {:?} are not those read: {:?}",
+            df.schema(),
+            new.schema()
+        );
+    }
     if new.height() == 0 {
         return Ok(());
     }
@@ -266,6 +275,19 @@ pub async fn refresh(
             match s.sync(db, tz).await {
                 Ok(rows) if restored => return Ok(Refresh::Restored { rows }),
                 Ok(rows) => return Ok(Refresh::Sync { rows }),
+                // A copy from disk that does not fit (another build of the
+                // worker wrote it) is removed, and this run reads
+                // everything.
+                Err(e) if restored => {
+                    if let Some(d) = disk {
+                        tracing::warn!(
+                            dir = %d.dir().display(),
+                            error = format!("{e:#}"),
+                            "the copy on disk does not fit; removing it and reading everything"
+                        );
+                        d.remove();
+                    }
+                }
                 Err(e) => {
                     *copy = None;
                     return Err(e.context("bringing the worker's copy up to date"));
