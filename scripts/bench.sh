@@ -58,7 +58,8 @@ TIMEFORMAT='%U %S'
 pg1="$(pg_ticks)"; read -r busy1 all1 < <(machine_ticks)
 cat "$out/pgbench.txt"
 txns="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out/pgbench.txt")"
-read -r pgb_user pgb_sys <"$out/pgbench-time.txt"
+# The last line is `time`'s (pgbench writes its progress to stderr too).
+read -r pgb_user pgb_sys < <(tail -n 1 "$out/pgbench-time.txt")
 pgbench_cpu="$(awk -v pg=$((pg1 - pg0)) -v busy=$((busy1 - busy0)) -v all=$((all1 - all0)) \
   -v u="$pgb_user" -v s="$pgb_sys" -v n="$txns" 'BEGIN { if (n > 0)
   printf "CPU / transaction %.3f ms: PostgreSQL %.3f, pgbench %.3f (machine busy %.0f%%)",
