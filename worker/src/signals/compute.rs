@@ -573,33 +573,38 @@ fn forecasts(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         .lazy()
         .filter(between("month", m_start, m_end));
 
-    let per_sp = fc_agg(
-        fc.clone()
-            .group_by([
-                col("salesperson_id"),
-                col("region_id"),
-                col("product_id"),
-                col("month"),
-            ])
-            .agg([col("qty").sum().alias("f")]),
-        actual
-            .clone()
-            .group_by([
-                col("salesperson_id"),
-                col("region_id"),
-                col("product_id"),
-                col("month"),
-            ])
-            .agg([col("qty").sum().alias("a")]),
-        &["salesperson_id", "region_id", "product_id"],
-    )?;
+    // Sums per salesperson, region, product and month, once; the region's
+    // sums are the sums of those (one pass over the lines, not two).
+    let sp_keys = [
+        col("salesperson_id"),
+        col("region_id"),
+        col("product_id"),
+        col("month"),
+    ];
+    let f_sp = fc
+        .group_by(sp_keys.clone())
+        .agg([col("qty").sum().alias("f")])
+        .collect()?;
+    let a_sp = actual
+        .group_by(sp_keys)
+        .agg([col("qty").sum().alias("a")])
+        .collect()?;
+    let region_keys = [col("region_id"), col("product_id"), col("month")];
     let per_region = fc_agg(
-        fc.group_by([col("region_id"), col("product_id"), col("month")])
-            .agg([col("qty").sum().alias("f")]),
-        actual
-            .group_by([col("region_id"), col("product_id"), col("month")])
-            .agg([col("qty").sum().alias("a")]),
+        f_sp.clone()
+            .lazy()
+            .group_by(region_keys.clone())
+            .agg([col("f").sum()]),
+        a_sp.clone()
+            .lazy()
+            .group_by(region_keys)
+            .agg([col("a").sum()]),
         &["region_id", "product_id"],
+    )?;
+    let per_sp = fc_agg(
+        f_sp.lazy(),
+        a_sp.lazy(),
+        &["salesperson_id", "region_id", "product_id"],
     )?;
 
     let period_start = month_start(m_start);
