@@ -1035,6 +1035,88 @@ e2e!(
     }
 );
 
+/// SQL that records a sighting of `serial` in the South.
+fn south_sighting(w: &World, serial: &str) -> String {
+    format!(
+        "INSERT INTO unit_sightings (serial, kind, region_id, seen_on, recorded_by, recorded_at) \
+         VALUES ('{serial}', 'ACTIVATION', {}, CURRENT_DATE, (SELECT MIN(id) FROM users), now())",
+        id_of(&w.south.region)
+    )
+}
+
+/// Sightings in the worker's copy of the server's database.
+async fn sightings_held(server: &Server) -> usize {
+    let slot = salesguard_worker::signals::snapshot::slot(&server.app.settings.database_url);
+    let copy = slot.lock().await;
+    copy.as_ref()
+        .map(|c| c.inputs.sightings.height())
+        .unwrap_or_default()
+}
+
+/// PostgreSQL only: the keys a run read past (their transaction still
+/// open) are saved with the copy on disk, and a worker that starts again
+/// still asks for them.
+mod a_gap_saved_with_the_copy_on_disk_is_read_after_a_restart {
+    use super::*;
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        crate::run(
+            crate::Backend::Postgres,
+            |server: Server, w: World| async move {
+                business(&server, &w, false).await;
+                let dir = tempfile::tempdir().expect("tempdir");
+                let settings = salesguard_api::config::Settings {
+                    worker_copy_dir: dir.path().display().to_string(),
+                    ..server.app.settings.clone()
+                };
+                let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings)
+                    .expect("app");
+                // N-1 in a transaction left open, N-2 committed after it (a
+                // higher key); then the first run reads everything and saves
+                // the copy, N-1's key a gap in it.
+                let open = server.app.db.write.begin().await.expect("begin");
+                open.execute_unprepared(&south_sighting(&w, "N-1"))
+                    .await
+                    .expect("N-1");
+                server
+                    .app
+                    .db
+                    .write
+                    .execute_unprepared(&south_sighting(&w, "N-2"))
+                    .await
+                    .expect("N-2");
+                assert!(recompute_on(&app, "test:dgap-1").await.full_read);
+                let before = sightings_held(&server).await;
+                // N-1 commits; the worker starts again from its copy on disk.
+                open.commit().await.expect("commit");
+                restart(&app).await;
+                let second = recompute_on(&app, "test:dgap-2").await;
+                assert!(second.from_disk, "{second:?}");
+                assert_eq!(
+                    sightings_held(&server).await,
+                    before + 1,
+                    "N-1 read after the restart"
+                );
+                let full = Box::pin(salesguard_worker::signals::load(
+                    &server.app.db.read,
+                    server.app.tz,
+                    today(),
+                ))
+                .await
+                .expect("full read");
+                assert_eq!(
+                    full.sightings.height(),
+                    before + 1,
+                    "as a full read sees it"
+                );
+            },
+        )
+        .await;
+    }
+}
+
 /// PostgreSQL only: keys are taken in insert order but become visible in
 /// commit order, so a run can read past a row whose transaction is still
 /// open (SQLite has one writer at a time: rows commit in key order).
@@ -1044,50 +1126,46 @@ mod a_row_committed_after_a_higher_key_is_read_by_the_next_run {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        crate::run(crate::Backend::Postgres, |server: Server, w: World| async move {
-            business(&server, &w, false).await;
-            assert!(recompute(&server, "test:gap-1").await.full_read);
-            let sighting = |serial: &str| {
-                format!(
-                    "INSERT INTO unit_sightings (serial, kind, region_id, seen_on, recorded_by, recorded_at) \
-                     VALUES ('{serial}', 'ACTIVATION', {}, CURRENT_DATE, (SELECT MIN(id) FROM users), now())",
-                    id_of(&w.south.region)
-                )
-            };
-            // N-1 is sighted in the South first, in a transaction left open;
-            // N-2 after it, committed at once (a higher key).
-            let open = server.app.db.write.begin().await.expect("begin");
-            open.execute_unprepared(&sighting("N-1")).await.expect("N-1");
-            server
-                .app
-                .db
-                .write
-                .execute_unprepared(&sighting("N-2"))
-                .await
-                .expect("N-2");
-            let held = || async {
-                let slot = salesguard_worker::signals::snapshot::slot(&server.app.settings.database_url);
-                let copy = slot.lock().await;
-                copy.as_ref().map(|c| c.inputs.sightings.height()).unwrap_or_default()
-            };
-            let before = held().await;
-            let second = recompute(&server, "test:gap-2").await;
-            assert!(!second.full_read);
-            assert_eq!(held().await, before + 1, "N-2 read, N-1 not committed yet");
-            // N-1 commits below the highest key read: the next run reads it.
-            open.commit().await.expect("commit");
-            let third = recompute(&server, "test:gap-3").await;
-            assert!(!third.full_read);
-            assert_eq!(held().await, before + 2, "N-1 read once committed");
-            let fourth = recompute(&server, "test:gap-4").await;
-            assert!(!fourth.full_read);
-            assert_eq!(held().await, before + 2, "and only once");
-            // As a full read sees it.
-            let full = salesguard_worker::signals::load(&server.app.db.read, server.app.tz, today())
-                .await
-                .expect("full read");
-            assert_eq!(full.sightings.height(), before + 2);
-        })
+        crate::run(
+            crate::Backend::Postgres,
+            |server: Server, w: World| async move {
+                business(&server, &w, false).await;
+                assert!(recompute(&server, "test:gap-1").await.full_read);
+                let sighting = |serial: &str| south_sighting(&w, serial);
+                // N-1 is sighted in the South first, in a transaction left open;
+                // N-2 after it, committed at once (a higher key).
+                let open = server.app.db.write.begin().await.expect("begin");
+                open.execute_unprepared(&sighting("N-1"))
+                    .await
+                    .expect("N-1");
+                server
+                    .app
+                    .db
+                    .write
+                    .execute_unprepared(&sighting("N-2"))
+                    .await
+                    .expect("N-2");
+                let held = || sightings_held(&server);
+                let before = held().await;
+                let second = recompute(&server, "test:gap-2").await;
+                assert!(!second.full_read);
+                assert_eq!(held().await, before + 1, "N-2 read, N-1 not committed yet");
+                // N-1 commits below the highest key read: the next run reads it.
+                open.commit().await.expect("commit");
+                let third = recompute(&server, "test:gap-3").await;
+                assert!(!third.full_read);
+                assert_eq!(held().await, before + 2, "N-1 read once committed");
+                let fourth = recompute(&server, "test:gap-4").await;
+                assert!(!fourth.full_read);
+                assert_eq!(held().await, before + 2, "and only once");
+                // As a full read sees it.
+                let full =
+                    salesguard_worker::signals::load(&server.app.db.read, server.app.tz, today())
+                        .await
+                        .expect("full read");
+                assert_eq!(full.sightings.height(), before + 2);
+            },
+        )
         .await;
     }
 }
