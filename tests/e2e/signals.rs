@@ -1044,6 +1044,24 @@ fn south_sighting(w: &World, serial: &str) -> String {
     )
 }
 
+/// N-1 sighted in the South in a transaction left open (returned), then N-2
+/// committed at once: a higher key, visible first (PostgreSQL).
+async fn n1_open_then_n2_committed(server: &Server, w: &World) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let open = server.app.db.write.begin().await.expect("begin");
+    open.execute_unprepared(&south_sighting(w, "N-1"))
+        .await
+        .expect("N-1");
+    server
+        .app
+        .db
+        .write
+        .execute_unprepared(&south_sighting(w, "N-2"))
+        .await
+        .expect("N-2");
+    open
+}
+
 /// Sightings in the worker's copy of the server's database.
 async fn sightings_held(server: &Server) -> usize {
     let slot = salesguard_worker::signals::snapshot::slot(&server.app.settings.database_url);
@@ -1058,7 +1076,6 @@ async fn sightings_held(server: &Server) -> usize {
 /// still asks for them.
 mod a_gap_saved_with_the_copy_on_disk_is_read_after_a_restart {
     use super::*;
-    use sea_orm::{ConnectionTrait, TransactionTrait};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
@@ -1076,17 +1093,7 @@ mod a_gap_saved_with_the_copy_on_disk_is_read_after_a_restart {
                 // N-1 in a transaction left open, N-2 committed after it (a
                 // higher key); then the first run reads everything and saves
                 // the copy, N-1's key a gap in it.
-                let open = server.app.db.write.begin().await.expect("begin");
-                open.execute_unprepared(&south_sighting(&w, "N-1"))
-                    .await
-                    .expect("N-1");
-                server
-                    .app
-                    .db
-                    .write
-                    .execute_unprepared(&south_sighting(&w, "N-2"))
-                    .await
-                    .expect("N-2");
+                let open = n1_open_then_n2_committed(&server, &w).await;
                 assert!(recompute_on(&app, "test:dgap-1").await.full_read);
                 let before = sightings_held(&server).await;
                 // N-1 commits; the worker starts again from its copy on disk.
@@ -1122,7 +1129,6 @@ mod a_gap_saved_with_the_copy_on_disk_is_read_after_a_restart {
 /// open (SQLite has one writer at a time: rows commit in key order).
 mod a_row_committed_after_a_higher_key_is_read_by_the_next_run {
     use super::*;
-    use sea_orm::{ConnectionTrait, TransactionTrait};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
@@ -1131,20 +1137,9 @@ mod a_row_committed_after_a_higher_key_is_read_by_the_next_run {
             |server: Server, w: World| async move {
                 business(&server, &w, false).await;
                 assert!(recompute(&server, "test:gap-1").await.full_read);
-                let sighting = |serial: &str| south_sighting(&w, serial);
                 // N-1 is sighted in the South first, in a transaction left open;
                 // N-2 after it, committed at once (a higher key).
-                let open = server.app.db.write.begin().await.expect("begin");
-                open.execute_unprepared(&sighting("N-1"))
-                    .await
-                    .expect("N-1");
-                server
-                    .app
-                    .db
-                    .write
-                    .execute_unprepared(&sighting("N-2"))
-                    .await
-                    .expect("N-2");
+                let open = n1_open_then_n2_committed(&server, &w).await;
                 let held = || sightings_held(&server);
                 let before = held().await;
                 let second = recompute(&server, "test:gap-2").await;
