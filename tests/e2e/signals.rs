@@ -940,6 +940,18 @@ async fn four_diverted_as_a_full_read_says(server: &Server, agent: &str) {
     assert_same_as_a_full_read(server, &stored).await;
 }
 
+/// The server's app with its worker's copy saved to a fresh directory
+/// (removed when the returned guard is dropped).
+fn with_copy_on_disk(server: &Server) -> (salesguard_api::app::AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = salesguard_api::config::Settings {
+        worker_copy_dir: dir.path().display().to_string(),
+        ..server.app.settings.clone()
+    };
+    let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings).expect("app");
+    (app, dir)
+}
+
 /// A worker with `worker_copy_dir` set, as a process that starts again: the
 /// copy in memory is dropped, the one on disk is read back.
 async fn restart(app: &salesguard_api::app::AppState) {
@@ -952,12 +964,7 @@ e2e!(
     |server: Server, w: World| async move {
         use sea_orm::ConnectionTrait;
         business(&server, &w, false).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let settings = salesguard_api::config::Settings {
-            worker_copy_dir: dir.path().display().to_string(),
-            ..server.app.settings.clone()
-        };
-        let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings).expect("app");
+        let (app, dir) = with_copy_on_disk(&server);
         let first = recompute_on(&app, "test:disk-1").await;
         assert!(first.full_read && !first.from_disk);
         let saved: Vec<_> = std::fs::read_dir(dir.path())
@@ -1083,13 +1090,7 @@ mod a_gap_saved_with_the_copy_on_disk_is_read_after_a_restart {
             crate::Backend::Postgres,
             |server: Server, w: World| async move {
                 business(&server, &w, false).await;
-                let dir = tempfile::tempdir().expect("tempdir");
-                let settings = salesguard_api::config::Settings {
-                    worker_copy_dir: dir.path().display().to_string(),
-                    ..server.app.settings.clone()
-                };
-                let app = salesguard_api::app::AppState::new(server.app.db.clone(), settings)
-                    .expect("app");
+                let (app, _dir) = with_copy_on_disk(&server);
                 // N-1 in a transaction left open, N-2 committed after it (a
                 // higher key); then the first run reads everything and saves
                 // the copy, N-1's key a gap in it.

@@ -432,29 +432,21 @@ pub async fn recompute_now(
     let th = app.settings.signals.clone();
     let mut snap = copy.take().context("no copy of the data after a refresh")?;
     let tz = app.tz;
+    let dir = disk.as_ref().map(|d| d.dir().display().to_string());
     let (snap, computed, saved, compute_time) = tokio::task::spawn_blocking(move || {
         let computed = signals::compute(&snap.inputs, as_of, &th);
         let compute_time = t1.elapsed();
         // Saved after the computation, so the signals are not held up.
-        let saved = match &disk {
-            Some(d) if snap.save_due() => {
-                let t = std::time::Instant::now();
-                Some(
-                    snap.save(d, tz)
-                        .map(|bytes| (bytes, t.elapsed(), d.clone())),
-                )
-            }
-            _ => None,
-        };
+        let saved = snap.save_if_due(disk.as_ref(), tz);
         (snap, computed, saved, compute_time)
     })
     .await
     .context("the computation panicked")?;
     match saved {
-        Some(Ok((bytes, took, d))) => tracing::info!(
-            dir = %d.dir().display(),
-            mib = bytes / (1 << 20),
-            ms = took.as_millis() as u64,
+        Some(Ok(s)) => tracing::info!(
+            dir = dir.unwrap_or_default(),
+            mib = s.bytes / (1 << 20),
+            ms = s.took.as_millis() as u64,
             "the worker's copy was saved to disk"
         ),
         Some(Err(e)) => tracing::warn!(

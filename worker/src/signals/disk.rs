@@ -301,7 +301,7 @@ impl DiskCopy {
             return Ok(None);
         }
         ensure!(
-            meta.marks.len() == MARKED.len() && meta.heights.len() == FRAMES.len(),
+            meta.heights.len() == FRAMES.len(),
             "meta.json does not list every table"
         );
         // The serial index is built again on a thread of its own while the
@@ -329,27 +329,29 @@ impl DiskCopy {
             meta.units
         );
         let now = Instant::now();
-        let m: Vec<Mark> = meta.marks.iter().map(|m| m.mark(now)).collect();
-        let mut m = m.into_iter();
-        let mut next = || m.next().unwrap_or_default();
+        let marks: Vec<Mark> = meta.marks.iter().map(|m| m.mark(now)).collect();
+        let [shipments, payments, units, sell, sightings, prices]: [Mark; 6] = marks
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("meta.json does not list every table"))?;
         let marks = Marks {
-            shipments: next(),
-            payments: next(),
-            units: next(),
-            sell: next(),
-            sightings: next(),
-            prices: next(),
+            shipments,
+            payments,
+            units,
+            sell,
+            sightings,
+            prices,
         };
-        let mut f = read.into_iter();
-        let mut frame = || f.next().unwrap_or_default();
+        let [orders, lo, payments, sell, sightings, units, prices]: [DataFrame; 7] = read
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("not every frame was read"))?;
         let inputs = Inputs {
-            orders: frame(),
-            lo: frame(),
-            payments: frame(),
-            sell: frame(),
-            sightings: frame(),
-            units: frame(),
-            prices: frame(),
+            orders,
+            lo,
+            payments,
+            sell,
+            sightings,
+            units,
+            prices,
             serials,
             // Read whole by the sync that follows.
             receivables: DataFrame::default(),

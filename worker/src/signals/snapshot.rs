@@ -47,6 +47,13 @@ pub struct Snapshot {
     saved_rows: Option<usize>,
 }
 
+/// A save of the copy to disk.
+#[derive(Debug, Clone, Copy)]
+pub struct Saved {
+    pub bytes: u64,
+    pub took: Duration,
+}
+
 /// What a refresh read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresh {
@@ -110,21 +117,28 @@ impl Snapshot {
         }))
     }
 
-    /// Whether to write the copy to disk (again): not written by this
-    /// process yet, or a quarter more rows than when last written (a worker
-    /// that starts again then reads at most that much from the database).
-    pub fn save_due(&self) -> bool {
-        match self.saved_rows {
-            None => true,
-            Some(n) => appended_rows(&self.inputs) > n + n / 4,
+    /// Writes the copy to `disk` (blocking) when it is due: not written by
+    /// this process yet, or a quarter more rows than when last written (a
+    /// worker that starts again then reads at most that much from the
+    /// database). `None`: no disk, or not due.
+    pub fn save_if_due(
+        &mut self,
+        disk: Option<&DiskCopy>,
+        tz: Tz,
+    ) -> Option<anyhow::Result<Saved>> {
+        let disk = disk?;
+        let rows = appended_rows(&self.inputs);
+        if self.saved_rows.is_some_and(|n| rows <= n + n / 4) {
+            return None;
         }
-    }
-
-    /// Writes the copy to `disk` (blocking). Returns the bytes written.
-    pub fn save(&mut self, disk: &DiskCopy, tz: Tz) -> anyhow::Result<u64> {
-        let bytes = disk.save(self, tz)?;
-        self.saved_rows = Some(appended_rows(&self.inputs));
-        Ok(bytes)
+        let t = Instant::now();
+        Some(disk.save(self, tz).map(|bytes| {
+            self.saved_rows = Some(rows);
+            Saved {
+                bytes,
+                took: t.elapsed(),
+            }
+        }))
     }
 
     /// Reads what was appended since the last read and the small tables,
