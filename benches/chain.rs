@@ -537,6 +537,16 @@ fn run(
             db.write.set_metric_callback(move |i| sw.record(true, i));
         }))
         .with_context(|| format!("cannot start the server on {backend_name}"))?;
+    // Experiments: statements run on the fresh database before the clients
+    // start (e.g. dropping an index to see what it costs), `;`-separated.
+    if let Ok(sql) = std::env::var("BENCH_SQL") {
+        use sea_orm::ConnectionTrait;
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let db = &server.app.db.write;
+            server_rt.block_on(db.execute_unprepared(stmt))?;
+            eprintln!("BENCH_SQL: {stmt}");
+        }
+    }
     let base = server.base_url();
     eprintln!(
         "server on {base} ({backend_name}, {} + {} runtime threads for server + clients) \

@@ -19,6 +19,8 @@ pub struct Inner {
     /// New risk signals for the `riskSignalRaised` subscriptions.
     pub risk_feed: crate::risk_feed::RiskFeed,
     pub regions: crate::cache::RegionCache,
+    /// Who is responsible for which region, for the steps' copies.
+    pub directory: crate::directory::DirectoryCache,
     pub actors: crate::cache::ActorCache,
     pub logins: crate::cache::LoginThrottle,
 }
@@ -40,6 +42,7 @@ impl AppState {
             hub: Hub::new(),
             risk_feed: Default::default(),
             regions: Default::default(),
+            directory: Default::default(),
             actors: Default::default(),
             logins: Default::default(),
         })))

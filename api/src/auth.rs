@@ -133,6 +133,12 @@ pub fn expand_regions(all: &[region::Model], roots: &[i64]) -> HashSet<i64> {
 /// The ids of a region and all its ancestors.
 pub fn region_with_ancestors(all: &[region::Model], region_id: i64) -> Vec<i64> {
     let parents: HashMap<i64, Option<i64>> = all.iter().map(|r| (r.id, r.parent_id)).collect();
+    chain_up(&parents, region_id)
+}
+
+/// The region and its ancestors by a region → parent map (the walk ends on
+/// a cycle).
+pub fn chain_up(parents: &HashMap<i64, Option<i64>>, region_id: i64) -> Vec<i64> {
     let mut out = vec![];
     let mut cur = Some(region_id);
     while let Some(id) = cur {

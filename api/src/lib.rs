@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod deferred;
+pub mod directory;
 pub mod error;
 pub mod export;
 pub mod graphql;

@@ -12,6 +12,7 @@ mod m20261129_000007_metrics;
 mod m20261129_000008_reports;
 mod m20261129_000009_ar_entries;
 mod m20261129_000010_database_identity;
+mod m20261129_000011_lean_steps;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_reports::Migration),
             Box::new(m20261129_000009_ar_entries::Migration),
             Box::new(m20261129_000010_database_identity::Migration),
+            Box::new(m20261129_000011_lean_steps::Migration),
         ]
     }
 }

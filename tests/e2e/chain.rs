@@ -176,3 +176,106 @@ e2e!(
         assert!(v.records >= 15);
     }
 );
+
+/// How many notifications of `kind` about order `number` user `user_id` has.
+async fn copies(
+    server: &salesguard::testkit::Server,
+    user_id: i64,
+    kind: &str,
+    number: &str,
+) -> i64 {
+    server
+        .scalar(&format!(
+            "SELECT count(*) FROM notifications n JOIN sales_orders o ON o.id = n.order_id \
+             WHERE n.user_id = {user_id} AND n.kind = '{kind}' AND o.number = '{number}'"
+        ))
+        .await
+        .expect("count copies")
+}
+
+// The people a step copies in come from a cache of the directory (users,
+// their regions, the region tree). A user added or deactivated by another
+// writer than this process's API (the CLI, another API process, plain SQL)
+// is copied in, or left out, from the very next step. The region's
+// supervisor hears of every contract submitted for approval.
+e2e!(
+    a_colleague_added_or_deactivated_elsewhere_counts_from_the_next_step,
+    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+        use salesguard_api::services::admin::{insert_user, NewUser};
+        use salesguard_entities::rules::Position;
+        use sea_orm::ConnectionTrait;
+        let submitted = |w: salesguard::testkit::World| async move {
+            let team = w.north.clone();
+            let o = w.file_order(&team, 1, "10.00").await.expect("file");
+            let o = w
+                .advance_to(&team, o, "contractSubmit")
+                .await
+                .expect("submit");
+            o["number"].as_str().unwrap_or_default().to_owned()
+        };
+        // The first order fills the cache.
+        let first = submitted(w.clone()).await;
+        let region = server
+            .scalar(&format!(
+                "SELECT region_id FROM sales_orders WHERE number = '{first}'"
+            ))
+            .await
+            .expect("region");
+        let supervisor = server
+            .scalar(&format!(
+                "SELECT id FROM users WHERE position = 'SUPERVISOR' AND id IN \
+                 (SELECT user_id FROM user_regions WHERE region_id = {region})"
+            ))
+            .await
+            .expect("the region's supervisor");
+
+        // A second supervisor of the region, created as the CLI does: not
+        // through this process's API.
+        let (newcomer, _) = insert_user(
+            &server.app.db.write,
+            NewUser {
+                username: "supervisor.newcomer".into(),
+                display_name: "New Supervisor".into(),
+                email: None,
+                position: Position::Supervisor,
+                password: "a-long-enough-password".into(),
+                region_ids: vec![region],
+                all_regions: false,
+            },
+        )
+        .await
+        .expect("insert user");
+        let second = submitted(w.clone()).await;
+        assert_eq!(
+            copies(&server, newcomer, "CONTRACT_SUBMITTED", &second).await,
+            1
+        );
+        assert_eq!(
+            copies(&server, newcomer, "CONTRACT_SUBMITTED", &first).await,
+            0
+        );
+
+        // Deactivated by hand in the database: no more copies.
+        server
+            .app
+            .db
+            .write
+            .execute_unprepared(&format!(
+                "UPDATE users SET active = FALSE WHERE id = {newcomer}"
+            ))
+            .await
+            .expect("deactivate");
+        let third = submitted(w.clone()).await;
+        assert_eq!(
+            copies(&server, newcomer, "CONTRACT_SUBMITTED", &third).await,
+            0
+        );
+        for n in [&first, &second, &third] {
+            assert_eq!(
+                copies(&server, supervisor, "CONTRACT_SUBMITTED", n).await,
+                1,
+                "the region's supervisor on {n}"
+            );
+        }
+    }
+);

@@ -359,10 +359,10 @@ async fn notify_order(
         Some(ctx) => {
             let mut to = ctx.parties.clone();
             to.extend(
-                ctx.responsible
-                    .iter()
-                    .filter(|(_, p)| extra.contains(p))
-                    .map(|(u, _)| *u),
+                ctx.directory
+                    .responsible(order.region_id, extra)
+                    .into_iter()
+                    .map(|(u, _)| u),
             );
             to
         }
@@ -385,18 +385,10 @@ pub struct OrderCtx {
     /// `notify_order` adds the order's own salesperson and payment
     /// confirmer).
     pub parties: BTreeSet<i64>,
-    /// Active users responsible for the order's region (assigned to it or a
-    /// parent region, or company-wide) in the positions steps copy in.
-    pub responsible: Vec<(i64, Position)>,
+    /// Who is responsible for which region (at the version read with the
+    /// order), for the positions a step copies in.
+    pub directory: std::sync::Arc<crate::directory::Directory>,
 }
-
-/// The positions `notify_order` may copy in beyond the order's parties.
-const COPIED: [Position; 4] = [
-    Position::Finance,
-    Position::Management,
-    Position::SalesAssistant,
-    Position::Warehouse,
-];
 
 /// Loads an order for a step in one statement, with what the step's audit
 /// record and notifications need: its audit stream's head, its parties and
@@ -410,43 +402,28 @@ async fn load_for_step(
     use sea_orm::{FromQueryResult, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
-    let (p1, p2, lock, agg) = if pg {
-        ("$1", "$2", " FOR UPDATE", "string_agg")
+    let (p1, p2, lock) = if pg {
+        ("$1", "$2", " FOR UPDATE")
     } else {
-        ("?", "?", "", "group_concat")
+        ("?", "?", "")
     };
-    let positions: Vec<String> = COPIED.iter().map(|p| format!("'{}'", p.as_str())).collect();
-    // `up` is the order's region and its ancestors (UNION: it ends even if
-    // the tree had a cycle).
+    // The people to copy in come from the directory cache at the version
+    // read here (`directory`), not from a walk of the region tree and the
+    // users on every step.
     let sql = format!(
-        "WITH RECURSIVE o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}), \
-         up(id, parent_id) AS (SELECT r.id, r.parent_id FROM regions r \
-             WHERE r.id = (SELECT region_id FROM o) \
-           UNION SELECT r.id, r.parent_id FROM regions r JOIN up ON r.id = up.parent_id) \
+        "WITH o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}) \
          SELECT o.*, \
            c.drafted_by AS sg_drafted_by, c.submitted_by AS sg_submitted_by, \
            c.decided_by AS sg_decided_by, c.signed_by AS sg_signed_by, \
            (SELECT n.issued_by FROM shipping_notices n WHERE n.order_id = o.id) AS sg_issued_by, \
            (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
-           (SELECT h.seq FROM audit_heads h WHERE h.stream = {p2}) AS sg_head_seq, \
-           (SELECT h.hash FROM audit_heads h WHERE h.stream = {p2}) AS sg_head_hash, \
-           (SELECT {agg}(u.id || ':' || u.position, ',') FROM users u \
-             WHERE u.active AND u.position IN ({}) AND (u.global_scope OR u.id IN \
-               (SELECT ur.user_id FROM user_regions ur WHERE ur.region_id IN (SELECT id FROM up)))) \
-             AS sg_responsible \
-         FROM o LEFT JOIN contracts c ON c.order_id = o.id",
-        positions.join(", ")
+           h.seq AS sg_head_seq, h.hash AS sg_head_hash, \
+           (SELECT d.version FROM directory_version d WHERE d.id = 1) AS sg_directory \
+         FROM o LEFT JOIN contracts c ON c.order_id = o.id \
+           LEFT JOIN audit_heads h ON h.stream = {p2}"
     );
     let stream = audit::stream_for(ORDER, order_id);
-    let values: Vec<sea_orm::Value> = if pg {
-        vec![order_id.into(), stream.clone().into()]
-    } else {
-        vec![
-            order_id.into(),
-            stream.clone().into(),
-            stream.clone().into(),
-        ]
-    };
+    let values: Vec<sea_orm::Value> = vec![order_id.into(), stream.clone().into()];
     let Some(row) = run
         .txn
         .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -466,15 +443,8 @@ async fn load_for_step(
     ] {
         parties.extend(row.try_get::<Option<i64>>("", col)?);
     }
-    let responsible = row
-        .try_get::<Option<String>>("", "sg_responsible")?
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(|item| {
-            let (id, pos) = item.split_once(':')?;
-            Some((id.parse().ok()?, pos.parse().ok()?))
-        })
-        .collect();
+    let version: i64 = row.try_get("", "sg_directory")?;
+    let directory = run.app.directory.at(&run.txn, version).await?;
     let head = match (
         row.try_get::<Option<i64>>("", "sg_head_seq")?,
         row.try_get::<Option<String>>("", "sg_head_hash")?,
@@ -486,7 +456,7 @@ async fn load_for_step(
     run.order_ctx = Some(OrderCtx {
         order_id,
         parties,
-        responsible,
+        directory,
     });
     Ok(Some(order))
 }
