@@ -484,6 +484,14 @@ where
 // ------------------------------------------------------------------ main
 
 fn main() {
+    // The server's logs, when RUST_LOG asks for them (errors are logged
+    // with their cause; clients see only "internal error").
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args = match Args::parse() {
         Ok(a) => a,
         Err(e) => {

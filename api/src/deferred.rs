@@ -16,10 +16,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait,
+    FromQueryResult, Iden, Iterable, Statement, Value,
+};
 
 use salesguard_entities::model::{notification, sales_order};
-use sea_orm::Iden;
 
 use crate::audit::{self, Entry, GENESIS};
 use crate::error::{user_err, ServiceError, UserErrorCode};
@@ -61,14 +63,17 @@ pub struct Deferred {
     streams: Vec<String>,
     records: Vec<Record>,
     notes: Vec<Note>,
-    orders: Vec<OrderUpdate>,
+    rows: Vec<RowUpdate>,
 }
 
-/// A conditional update of an order row (`workflow::advance`).
-struct OrderUpdate {
+/// An update of one row that must hit it: an order at the version read
+/// (`workflow::advance`), or a row of one of its documents, which only the
+/// order's steps change, under the order's lock.
+struct RowUpdate {
+    table: String,
     id: i64,
-    version_was: i64,
-    cols: Vec<(sales_order::Column, Value)>,
+    version_was: Option<i64>,
+    cols: Vec<(String, Value)>,
 }
 
 impl Deferred {
@@ -97,15 +102,34 @@ impl Deferred {
         version_was: i64,
         cols: Vec<(sales_order::Column, Value)>,
     ) {
-        self.orders.push(OrderUpdate {
+        self.rows.push(RowUpdate {
+            table: sales_order::Entity.table_name().to_owned(),
             id,
-            version_was,
+            version_was: Some(version_was),
+            cols: cols.into_iter().map(|(c, v)| (c.to_string(), v)).collect(),
+        });
+    }
+
+    /// Updates the columns set in `am`, a row of one of the order's
+    /// documents (changed only by the order's steps, under its lock), at the
+    /// end of the step.
+    pub fn update_row<A: ActiveModelTrait>(&mut self, id: i64, am: &A) {
+        let cols = <A::Entity as EntityTrait>::Column::iter()
+            .filter_map(|c| match am.get(c) {
+                ActiveValue::Set(v) => Some((c.to_string(), v)),
+                _ => None,
+            })
+            .collect();
+        self.rows.push(RowUpdate {
+            table: A::Entity::default().table_name().to_owned(),
+            id,
+            version_was: None,
             cols,
         });
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.notes.is_empty() && self.orders.is_empty()
+        self.records.is_empty() && self.notes.is_empty() && self.rows.is_empty()
     }
 }
 
@@ -156,18 +180,22 @@ fn head_sql(s: &mut Sql, stream: &str, h: &Head) -> String {
     )
 }
 
-fn order_sql(s: &mut Sql, u: &OrderUpdate) -> String {
+fn row_sql(s: &mut Sql, u: &RowUpdate) -> String {
     let sets: Vec<String> = u
         .cols
         .iter()
-        .map(|(c, v)| format!("{} = {}", c.to_string(), s.p(v.clone())))
+        .map(|(c, v)| format!("{c} = {}", s.p(v.clone())))
         .collect();
-    format!(
-        "UPDATE sales_orders SET {} WHERE id = {} AND version = {}",
+    let mut sql = format!(
+        "UPDATE {} SET {} WHERE id = {}",
+        u.table,
         sets.join(", "),
-        s.p(u.id),
-        s.p(u.version_was)
-    )
+        s.p(u.id)
+    );
+    if let Some(v) = u.version_was {
+        sql.push_str(&format!(" AND version = {}", s.p(v)));
+    }
+    sql
 }
 
 /// `INSERT INTO table (cols) VALUES (…), (…)`, one row per item.
@@ -240,7 +268,7 @@ struct Parts {
 
 impl Deferred {
     fn parts(&self, s: &mut Sql) -> Parts {
-        let mut guarded: Vec<String> = self.orders.iter().map(|u| order_sql(s, u)).collect();
+        let mut guarded: Vec<String> = self.rows.iter().map(|u| row_sql(s, u)).collect();
         for stream in &self.streams {
             if let Some(h) = self.heads.get(stream) {
                 guarded.push(head_sql(s, stream, h));

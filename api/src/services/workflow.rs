@@ -388,6 +388,8 @@ pub struct OrderCtx {
     /// Who is responsible for which region (at the version read with the
     /// order), for the positions a step copies in.
     pub directory: std::sync::Arc<crate::directory::Directory>,
+    /// The order's contract as read with it.
+    pub contract: Option<contract::Model>,
 }
 
 /// Loads an order for a step in one statement, with what the step's audit
@@ -399,7 +401,7 @@ async fn load_for_step(
     run: &mut StepRun,
     order_id: i64,
 ) -> Result<Option<sales_order::Model>, ServiceError> {
-    use sea_orm::{FromQueryResult, Statement};
+    use sea_orm::{FromQueryResult, Iden, Iterable, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
     let (p1, p2, lock) = if pg {
@@ -410,17 +412,20 @@ async fn load_for_step(
     // The people to copy in come from the directory cache at the version
     // read here (`directory`), not from a walk of the region tree and the
     // users on every step.
+    // The contract comes whole (`sg_c_…`): the contract steps need it.
+    let contract_cols: Vec<String> = contract::Column::iter()
+        .map(|c| format!("c.{0} AS sg_c_{0}", c.to_string()))
+        .collect();
     let sql = format!(
         "WITH o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}) \
-         SELECT o.*, \
-           c.drafted_by AS sg_drafted_by, c.submitted_by AS sg_submitted_by, \
-           c.decided_by AS sg_decided_by, c.signed_by AS sg_signed_by, \
+         SELECT o.*, {}, \
            (SELECT n.issued_by FROM shipping_notices n WHERE n.order_id = o.id) AS sg_issued_by, \
            (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
            h.seq AS sg_head_seq, h.hash AS sg_head_hash, \
            (SELECT d.version FROM directory_version d WHERE d.id = 1) AS sg_directory \
          FROM o LEFT JOIN contracts c ON c.order_id = o.id \
-           LEFT JOIN audit_heads h ON h.stream = {p2}"
+           LEFT JOIN audit_heads h ON h.stream = {p2}",
+        contract_cols.join(", ")
     );
     let stream = audit::stream_for(ORDER, order_id);
     let values: Vec<sea_orm::Value> = vec![order_id.into(), stream.clone().into()];
@@ -432,15 +437,20 @@ async fn load_for_step(
         return Ok(None);
     };
     let order = sales_order::Model::from_query_result(&row, "")?;
+    let contract = match row.try_get::<Option<i64>>("", "sg_c_id")? {
+        Some(_) => Some(contract::Model::from_query_result(&row, "sg_c_")?),
+        None => None,
+    };
     let mut parties = BTreeSet::new();
-    for col in [
-        "sg_drafted_by",
-        "sg_submitted_by",
-        "sg_decided_by",
-        "sg_signed_by",
-        "sg_issued_by",
-        "sg_shipped_by",
-    ] {
+    if let Some(c) = &contract {
+        parties.insert(c.drafted_by);
+        parties.extend(
+            [c.submitted_by, c.decided_by, c.signed_by]
+                .into_iter()
+                .flatten(),
+        );
+    }
+    for col in ["sg_issued_by", "sg_shipped_by"] {
         parties.extend(row.try_get::<Option<i64>>("", col)?);
     }
     let version: i64 = row.try_get("", "sg_directory")?;
@@ -457,11 +467,20 @@ async fn load_for_step(
         order_id,
         parties,
         directory,
+        contract,
     });
     Ok(Some(order))
 }
 
 async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
+    if let Some(c) = run
+        .order_ctx
+        .as_ref()
+        .filter(|ctx| ctx.order_id == order_id)
+        .and_then(|ctx| ctx.contract.clone())
+    {
+        return Ok(c);
+    }
     contract::Entity::find()
         .filter(contract::Column::OrderId.eq(order_id))
         .one(&run.txn)
@@ -641,6 +660,7 @@ pub async fn contract_submit(
     let after = advance(run, &order, step, from, vec![]).await?;
     let c = contract_of(run, order.id).await?;
     let number = c.number.clone();
+    let row_id = c.id;
     let mut am = c.into_active_model();
     am.status = Set("PENDING_APPROVAL".into());
     am.submitted_by = Set(Some(run.actor.user_id));
@@ -653,7 +673,7 @@ pub async fn contract_submit(
         am.terms = Set(t);
     }
     am.updated_at = Set(run.now);
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(run, step, &order, &after, None).await?;
     let msg = format!(
         "Contract {} for order {} submitted for approval",
@@ -701,13 +721,14 @@ pub async fn contract_decide(
     }
     let after = advance(run, &order, step, from, vec![]).await?;
     let number = c.number.clone();
+    let row_id = c.id;
     let mut am = c.into_active_model();
     am.status = Set(if approve { "APPROVED" } else { "REJECTED" }.into());
     am.decided_by = Set(Some(me));
     am.decided_at = Set(Some(run.now));
     am.rejection_reason = Set(if approve { None } else { reason.clone() });
     am.updated_at = Set(run.now);
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(run, step, &order, &after, reason.clone()).await?;
     let (kind, msg) = if approve {
         (
@@ -763,6 +784,7 @@ pub async fn contract_sign(
     let after = advance(run, &order, step, from, vec![]).await?;
     let c = contract_of(run, order.id).await?;
     let number = c.number.clone();
+    let row_id = c.id;
     let mut am = c.into_active_model();
     am.status = Set("SIGNED".into());
     am.signed_method = Set(Some(input.method.as_str().into()));
@@ -770,7 +792,7 @@ pub async fn contract_sign(
     am.signed_at = Set(Some(signed_at));
     am.courier_tracking = Set(tracking);
     am.updated_at = Set(run.now);
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(
         run,
         step,
@@ -1462,10 +1484,11 @@ pub async fn shipment_confirm_delivery(
         ));
     }
     let after = advance(run, &order, step, from, vec![]).await?;
+    let row_id = s.id;
     let mut am = s.into_active_model();
     am.delivered_at = Set(Some(at));
     am.delivery_confirmed_by = Set(Some(run.actor.user_id));
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(run, step, &order, &after, None).await?;
     let msg = format!("Delivery of order {} confirmed", order.number);
     notify_order(run, &after, "DELIVERED", msg, &[]).await?;
@@ -1580,13 +1603,14 @@ pub async fn invoice_mail(run: &mut StepRun, input: InvoiceMailInput) -> Result<
     }
     let after = advance(run, &order, step, from, vec![]).await?;
     let inv = invoice_of(run, order.id).await?;
+    let row_id = inv.id;
     let mut am = inv.into_active_model();
     am.mailed_by = Set(Some(run.actor.user_id));
     am.mailed_at = Set(Some(run.now));
     am.mail_carrier = Set(Some(carrier));
     am.mail_tracking = Set(Some(tracking));
     am.expected_arrival_on = Set(Some(input.expected_arrival_on));
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(run, step, &order, &after, None).await?;
     let msg = format!(
         "Invoice for order {} mailed, expected by {}",
@@ -1605,10 +1629,11 @@ pub async fn invoice_confirm_receipt(
     let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
     let after = advance(run, &order, step, from, vec![]).await?;
     let inv = invoice_of(run, order.id).await?;
+    let row_id = inv.id;
     let mut am = inv.into_active_model();
     am.receipt_confirmed_by = Set(Some(run.actor.user_id));
     am.receipt_confirmed_at = Set(Some(run.now));
-    am.update(&run.txn).await?;
+    run.deferred.update_row(row_id, &am);
     audit_order(run, step, &order, &after, None).await?;
     let msg = format!(
         "The agent confirmed receipt of the invoice for order {}",
