@@ -47,12 +47,14 @@ async fn statements_for(first: usize) -> usize {
 async fn statements_per_request_do_not_grow_with_page_size() {
     let small = statements_for(2).await;
     let large = statements_for(12).await;
-    // One statement per relation and level, whatever the page size. Under
-    // load a batch may be split in two by the loader's 1 ms window, so allow
-    // a couple; without loaders 12 orders would take over a hundred.
+    // One statement per relation and level, whatever the page size. On a
+    // slow or busy machine a relation's batch may be split in two by the
+    // loader's 1 ms window (seen: 14 and 19 statements for the same code,
+    // run after run), so allow that for about half of the query's 11
+    // relations; without loaders 12 orders take over a hundred.
     assert!(
-        large <= small + 2,
+        large <= small + 6,
         "2 orders took {small} statements, 12 took {large}"
     );
-    assert!(large <= 18, "{large} statements");
+    assert!(large <= 24, "{large} statements");
 }
