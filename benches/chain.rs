@@ -689,7 +689,7 @@ async fn bench(
     );
     let per_mut = |n: u64| n as f64 / mutations.max(1) as f64;
     let backend_desc = match args.backend {
-        Backend::Sqlite => "sqlite (WAL, synchronous=FULL, one writer connection)",
+        Backend::Sqlite => "sqlite (WAL, synchronous=FULL, one writer connection, group commit)",
         Backend::Postgres => "postgres",
     };
 

@@ -4,6 +4,7 @@
 //! the pool is cheaper than busy-waiting on the file lock). Reads use a pool
 //! of their own. On PostgreSQL both are the same pool.
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,8 @@ use sea_orm::{
     TransactionTrait,
 };
 use sqlx::postgres::PgPoolOptions;
+
+use crate::group_commit::{GroupCommit, Member};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// A pooled PostgreSQL connection idle at least this long is pinged before
@@ -24,6 +27,8 @@ const PING_IDLE_AFTER: Duration = Duration::from_secs(5);
 pub struct Db {
     pub read: DatabaseConnection,
     pub write: DatabaseConnection,
+    /// SQLite: the workflow's steps commit in groups (`group_commit.rs`).
+    group: Option<Arc<GroupCommit>>,
 }
 
 impl Db {
@@ -56,7 +61,11 @@ impl Db {
                     .context("cannot open the SQLite database")?;
                 SqlxSqliteConnector::from_sqlx_sqlite_pool(read_pool)
             };
-            Ok(Db { read, write })
+            Ok(Db {
+                read,
+                write,
+                group: Some(Arc::default()),
+            })
         } else {
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
@@ -81,6 +90,7 @@ impl Db {
             Ok(Db {
                 read: conn.clone(),
                 write: conn,
+                group: None,
             })
         }
     }
@@ -111,8 +121,35 @@ impl Db {
         }
     }
 
+    /// Begins a workflow step's write transaction: a transaction of its own
+    /// on PostgreSQL, a savepoint in a group on SQLite. End it with
+    /// [`finish_step`].
+    pub async fn begin_step(&self) -> Result<(DatabaseTransaction, Option<Member>), DbErr> {
+        match &self.group {
+            Some(group) => {
+                let (txn, member) = group.join(|| self.begin()).await?;
+                Ok((txn, Some(member)))
+            }
+            None => Ok((self.begin().await?, None)),
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.execute_unprepared("SELECT 1").await.map(|_| ())
+    }
+}
+
+/// Ends a step begun with [`Db::begin_step`]: commits it (`keep`) or rolls
+/// it back. Ok when a kept step is on disk.
+pub async fn finish_step(
+    txn: DatabaseTransaction,
+    member: Option<Member>,
+    keep: bool,
+) -> Result<(), DbErr> {
+    match member {
+        Some(member) => member.finish(txn, keep).await,
+        None if keep => txn.commit().await,
+        None => txn.rollback().await,
     }
 }
 

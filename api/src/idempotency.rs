@@ -27,6 +27,9 @@ pub struct StepRun {
     pub order_ctx: Option<crate::services::workflow::OrderCtx>,
     /// Where the step leaves the order as it wrote it (see [`OrderOut`]).
     pub order_out: Option<OrderOut>,
+    /// The step's place in a group commit (SQLite). After `txn`: a step
+    /// dropped half-way queues its rollback before it lets the next run.
+    member: Option<crate::group_commit::Member>,
 }
 
 /// The order as a step left it (its `UPDATE … RETURNING` or `INSERT`), for
@@ -53,6 +56,7 @@ impl StepRun {
         app: &AppState,
         actor: &Actor,
         txn: DatabaseTransaction,
+        member: Option<crate::group_commit::Member>,
         order_out: Option<OrderOut>,
     ) -> StepRun {
         StepRun {
@@ -64,7 +68,14 @@ impl StepRun {
             deferred: Default::default(),
             order_ctx: None,
             order_out,
+            member,
         }
+    }
+
+    /// Commits the step (`keep`) or rolls it back; see `db::finish_step`.
+    async fn finish(self, keep: bool) -> Result<(), sea_orm::DbErr> {
+        let StepRun { txn, member, .. } = self;
+        crate::db::finish_step(txn, member, keep).await
     }
 }
 
@@ -91,8 +102,10 @@ async fn stored<T: DeserializeOwned>(
     operation: &str,
     hash: &str,
 ) -> Result<Option<Result<T, UserError>>, AppError> {
+    // Committed responses only (on SQLite, the write connection may be in
+    // an open group).
     let found = idempotency_key::Entity::find_by_id((actor.user_id, key.to_owned()))
-        .one(&app.db.write)
+        .one(&app.db.read)
         .await?;
     let Some(row) = found else { return Ok(None) };
     if row.operation != operation || row.request_hash != hash {
@@ -105,6 +118,30 @@ async fn stored<T: DeserializeOwned>(
     let v: T = serde_json::from_str(&row.response_json)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("stored response")))?;
     Ok(Some(Ok(v)))
+}
+
+/// Stores a step's response under its idempotency key, in the step's
+/// transaction.
+async fn save_response<T: Serialize>(
+    txn: &DatabaseTransaction,
+    actor: &Actor,
+    key: &str,
+    operation: &str,
+    hash: &str,
+    value: &T,
+) -> Result<(), ServiceError> {
+    let json = serde_json::to_string(value).map_err(anyhow::Error::new)?;
+    idempotency_key::ActiveModel {
+        user_id: Set(actor.user_id),
+        idem_key: Set(key.to_owned()),
+        operation: Set(operation.to_owned()),
+        request_hash: Set(hash.to_owned()),
+        response_json: Set(json),
+        created_at: Set(crate::app::now()),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
 }
 
 /// Runs `f` in one write transaction. Returns the business result (or the
@@ -133,48 +170,30 @@ where
             return Ok(prev);
         }
     }
-    let txn = app.db.begin().await?;
-    let mut step = StepRun::new(app, actor, txn, req.order_out.clone());
-    let outcome = match f(&mut step).await {
+    let (txn, member) = app.db.begin_step().await?;
+    let mut step = StepRun::new(app, actor, txn, member, req.order_out.clone());
+    let mut outcome = match f(&mut step).await {
         Ok(v) => step.flush().await.map(|()| v),
         Err(e) => Err(e),
     };
-    let StepRun { txn, notes, .. } = step;
+    if let (Ok(value), Some(key)) = (&outcome, req.idempotency_key) {
+        if let Err(e) = save_response(&step.txn, actor, key, req.operation, &hash, value).await {
+            outcome = Err(e);
+        }
+    }
+    let notes = std::mem::take(&mut step.notes);
     let failure = match outcome {
         Ok(value) => {
-            let saved = match req.idempotency_key {
-                Some(key) => {
-                    let json = serde_json::to_string(&value).map_err(anyhow::Error::new)?;
-                    idempotency_key::ActiveModel {
-                        user_id: Set(actor.user_id),
-                        idem_key: Set(key.to_owned()),
-                        operation: Set(req.operation.to_owned()),
-                        request_hash: Set(hash.clone()),
-                        response_json: Set(json),
-                        created_at: Set(crate::app::now()),
-                    }
-                    .insert(&txn)
-                    .await
-                    .map(|_| ())
-                }
-                None => Ok(()),
-            };
-            match saved.and(Ok(())) {
-                Ok(()) => {
-                    txn.commit().await?;
-                    for n in notes {
-                        app.hub.publish(n);
-                    }
-                    return Ok(Ok(value));
-                }
-                Err(e) => {
-                    drop(txn);
-                    ServiceError::from(e)
-                }
+            step.finish(true).await?;
+            for n in notes {
+                app.hub.publish(n);
             }
+            return Ok(Ok(value));
         }
         Err(e) => {
-            drop(txn);
+            if let Err(err) = step.finish(false).await {
+                tracing::warn!(error = %err, "rolling back a failed step");
+            }
             e
         }
     };

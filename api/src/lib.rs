@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod export;
 pub mod graphql;
+pub mod group_commit;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;

@@ -3,13 +3,10 @@
 //! stored in the step's transaction and pushed to subscribers after commit.
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::Query;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use tokio::sync::broadcast;
 
-use salesguard_entities::model::{notification, sales_order, user, user_region};
+use salesguard_entities::model::{notification, sales_order};
 use salesguard_entities::rules::Position;
 
 /// In-process fan-out of committed notifications to GraphQL subscriptions.
@@ -85,8 +82,9 @@ pub async fn order_parties<C: ConnectionTrait>(
 }
 
 /// Active users in one of `positions` responsible for a region: assigned to
-/// it or to one of its parent regions, or with a company-wide scope. One
-/// statement (the region tree comes from the cache).
+/// it or to one of its parent regions, or with a company-wide scope. From
+/// the directory cache, checked against the database's directory version
+/// (one statement; see `directory.rs`).
 pub async fn responsible_for<C: ConnectionTrait>(
     db: &C,
     app: &crate::app::AppState,
@@ -96,24 +94,11 @@ pub async fn responsible_for<C: ConnectionTrait>(
     if positions.is_empty() {
         return Ok(BTreeSet::new());
     }
-    let regions = app.regions.get(db, &[region_id]).await?;
-    let chain = crate::auth::region_with_ancestors(&regions, region_id);
-    let assigned = Query::select()
-        .column(user_region::Column::UserId)
-        .from(user_region::Entity)
-        .and_where(user_region::Column::RegionId.is_in(chain))
-        .to_owned();
-    Ok(user::Entity::find()
-        .filter(user::Column::Position.is_in(positions.iter().map(|p| p.as_str())))
-        .filter(user::Column::Active.eq(true))
-        .filter(
-            Condition::any()
-                .add(user::Column::GlobalScope.eq(true))
-                .add(user::Column::Id.in_subquery(assigned)),
-        )
-        .all(db)
-        .await?
+    let version = crate::directory::version(db).await?;
+    let directory = app.directory.at(db, version).await?;
+    Ok(directory
+        .responsible(region_id, positions)
         .into_iter()
-        .map(|u| u.id)
+        .map(|(u, _)| u)
         .collect())
 }

@@ -48,10 +48,23 @@ pub async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
     admin.close().await.ok();
-    let (base, _) = admin_url
+    with_database(admin_url, &name)
+}
+
+/// `url` with its database name replaced, its parameters (`sslmode`, a
+/// socket directory in `host`…) kept.
+fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let (base, _) = path
         .rsplit_once('/')
         .context("PostgreSQL URL has no database name")?;
-    Ok(format!("{base}/{name}"))
+    Ok(match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    })
 }
 
 fn rand_suffix() -> String {
@@ -152,5 +165,25 @@ impl Server {
             .await?
             .with_context(|| format!("no row: {sql}"))?;
         Ok(row.try_get_by_index::<i64>(0)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_fresh_database_keeps_the_url_parameters() -> anyhow::Result<()> {
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/test", "x")?,
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database(
+                "postgres://u@h/test?host=/var/run/postgresql&sslmode=disable",
+                "x"
+            )?,
+            "postgres://u@h/x?host=/var/run/postgresql&sslmode=disable"
+        );
+        assert!(super::with_database("no-database", "x").is_err());
+        Ok(())
     }
 }

@@ -81,6 +81,7 @@ mod api;
 mod chain;
 mod concurrency;
 mod export;
+mod group_commit;
 mod inputs;
 mod metrics;
 mod refusals;

@@ -397,6 +397,12 @@ impl SalesOrder {
         )
     }
     async fn shipping_notice(&self, ctx: &Context<'_>) -> Result<Option<ShippingNotice>, AppError> {
+        // Most of the chain's steps answer with an order that cannot have a
+        // notice yet: no read for those.
+        let status = self.0.status.parse::<OrderStatus>().ok();
+        if status.is_some_and(|s| s.before_shipping_notice()) {
+            return Ok(None);
+        }
         Ok(loaders::of_order::<shipping_notice::Entity>(ctx, self.0.id)
             .await?
             .into_iter()

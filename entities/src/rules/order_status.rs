@@ -75,6 +75,22 @@ impl OrderStatus {
         }
     }
 
+    /// Whether an order in this status cannot have a shipping notice yet: it
+    /// has not been issued, and no step leads back here once it has (a
+    /// payment confirmed after a shipment on an exception leaves the order
+    /// PAID, so PAID is not one of these).
+    pub fn before_shipping_notice(&self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Filed
+                | OrderStatus::ContractDrafted
+                | OrderStatus::PendingApproval
+                | OrderStatus::Approved
+                | OrderStatus::Signed
+                | OrderStatus::AtFinance
+        )
+    }
+
     /// Whether the goods of an order in this status have left the warehouse.
     pub fn is_shipped(&self) -> bool {
         matches!(

@@ -25,6 +25,27 @@ pub enum Step {
 }
 
 impl Step {
+    pub const ALL: [Step; 18] = [
+        Step::OrderFile,
+        Step::ContractDraft,
+        Step::ContractSubmit,
+        Step::ContractApprove,
+        Step::ContractReject,
+        Step::ContractSign,
+        Step::OrderForwardToFinance,
+        Step::PaymentRecord,
+        Step::PaymentConfirmFull,
+        Step::ShipmentExceptionApprove,
+        Step::ShippingNoticeIssue,
+        Step::ShipmentShip,
+        Step::ShipmentConfirmDelivery,
+        Step::InvoiceInfoCollect,
+        Step::InvoiceIssue,
+        Step::InvoiceMail,
+        Step::InvoiceConfirmReceipt,
+        Step::OrderArchive,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Step::OrderFile => "salesOrderCreate",
@@ -140,6 +161,29 @@ impl Step {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The statuses an order can be in once its shipping notice exists:
+    /// everything the steps reach from NOTICE_ISSUED.
+    #[test]
+    fn no_step_leads_back_to_before_the_shipping_notice() {
+        let mut reach = vec![OrderStatus::NoticeIssued];
+        let mut i = 0;
+        while i < reach.len() {
+            let from = reach[i];
+            for step in Step::ALL {
+                let (froms, to) = step.transition();
+                if let (true, Some(to)) = (froms.contains(&from), to) {
+                    if !reach.contains(&to) {
+                        reach.push(to);
+                    }
+                }
+            }
+            i += 1;
+        }
+        for s in OrderStatus::ALL {
+            assert_eq!(s.before_shipping_notice(), !reach.contains(&s), "{s}");
+        }
+    }
 
     #[test]
     fn sales_side_never_confirms_payment_or_ships() {

@@ -1,0 +1,189 @@
+//! Group commit for the workflow's write transactions on SQLite.
+//!
+//! SQLite has one writer, and with `synchronous = FULL` every commit waits
+//! for the disk (an fsync). PostgreSQL commits the transactions of many
+//! connections with one WAL flush; SQLite cannot, so one step after the
+//! other held the write connection for its `BEGIN`, its statements and its
+//! own fsync. Here the steps that arrive while another runs join one open
+//! transaction, each in a savepoint of its own, and the last of them commits
+//! the lot: one `BEGIN IMMEDIATE`, one `COMMIT`, one fsync for the group.
+//!
+//! What a step sees does not change: the steps of a group run one after the
+//! other (a mutex), each sees what the ones before it wrote, and a step that
+//! fails is rolled back to its savepoint without touching the others. No
+//! step answers before the group's commit is on disk, so a client never
+//! hears of a change that a crash could take back; if the commit fails,
+//! every step of the group reports the error and none of them took effect.
+//!
+//! A group ends when no step is waiting to join it, when it holds
+//! [`MAX_MEMBERS`] steps, or [`MAX_OPEN`] after it began (a step whose
+//! request was dropped half-way cannot leave it open).
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use tokio::sync::{watch, Mutex, OwnedMutexGuard};
+
+/// Steps in one group at most.
+pub const MAX_MEMBERS: usize = 32;
+/// How long a group stays open at most.
+pub const MAX_OPEN: Duration = Duration::from_millis(50);
+
+/// How a group ended: `None` while open, then the commit's outcome.
+type Outcome = Option<Result<(), String>>;
+
+struct Group {
+    id: u64,
+    txn: DatabaseTransaction,
+    members: usize,
+    done: watch::Sender<Outcome>,
+}
+
+#[derive(Default)]
+pub struct GroupCommit {
+    open: Arc<Mutex<Option<Group>>>,
+    /// Steps waiting for the mutex to join (or start) a group.
+    queued: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// A step's place in a group: it holds the group (the mutex) until the
+/// step's savepoint is released or rolled back. Keep it after the step's
+/// transaction, so that a dropped step queues its rollback before the next
+/// step can run.
+pub struct Member {
+    guard: Option<OwnedMutexGuard<Option<Group>>>,
+    gc: Arc<GroupCommit>,
+}
+
+/// Counts a step as queued until it holds the mutex, also when its request
+/// is dropped while it waits.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn lost() -> DbErr {
+    DbErr::Custom("the group's transaction ended before the step".into())
+}
+
+impl GroupCommit {
+    /// Joins the open group, or begins one with `begin` (the database's
+    /// `BEGIN IMMEDIATE`). Returns the step's transaction (a savepoint).
+    pub async fn join<F, Fut>(
+        self: &Arc<Self>,
+        begin: F,
+    ) -> Result<(DatabaseTransaction, Member), DbErr>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+    {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let queued = Queued(&self.queued);
+        let mut guard = self.open.clone().lock_owned().await;
+        drop(queued);
+        if guard.is_none() {
+            let txn = begin().await?;
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            *guard = Some(Group {
+                id,
+                txn,
+                members: 0,
+                done: watch::Sender::new(None),
+            });
+            let gc = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(MAX_OPEN).await;
+                let mut guard = gc.open.clone().lock_owned().await;
+                if guard.as_ref().is_some_and(|g| g.id == id) {
+                    if let Err(e) = end(&mut guard).await {
+                        tracing::error!(error = %e, "group commit failed");
+                    }
+                }
+            });
+        }
+        let group = guard.as_mut().ok_or_else(lost)?;
+        let txn = group.txn.begin().await?;
+        group.members += 1;
+        Ok((
+            txn,
+            Member {
+                guard: Some(guard),
+                gc: self.clone(),
+            },
+        ))
+    }
+}
+
+/// Commits the open group and tells its members.
+async fn end(guard: &mut OwnedMutexGuard<Option<Group>>) -> Result<(), DbErr> {
+    let Some(group) = guard.take() else {
+        return Ok(());
+    };
+    let res = group.txn.commit().await;
+    tracing::debug!(
+        group = group.id,
+        steps = group.members,
+        ok = res.is_ok(),
+        "group commit"
+    );
+    group
+        .done
+        .send_replace(Some(res.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+    res
+}
+
+impl Member {
+    /// Ends the step: its savepoint is released (`keep`) or rolled back,
+    /// then the step waits for its group's commit, or commits the group
+    /// itself when no other step is waiting to join. Ok when the step's
+    /// writes (if kept) are on disk.
+    pub async fn finish(mut self, txn: DatabaseTransaction, keep: bool) -> Result<(), DbErr> {
+        let mut guard = self.guard.take().ok_or_else(lost)?;
+        let step = if keep {
+            txn.commit().await
+        } else {
+            txn.rollback().await
+        };
+        let Some(group) = guard.as_ref() else {
+            return Err(lost());
+        };
+        if let Err(e) = step {
+            // The savepoint's state is unknown: end the group without it.
+            if let Some(group) = guard.take() {
+                group.done.send_replace(Some(Err(e.to_string())));
+                let _ = group.txn.rollback().await;
+            }
+            return Err(e);
+        }
+        if self.gc.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_MEMBERS {
+            return end(&mut guard).await;
+        }
+        let mut done = group.done.subscribe();
+        drop(guard);
+        let outcome = done
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| DbErr::Custom("the group's commit was interrupted".into()))?
+            .clone();
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(DbErr::Custom(format!("group commit failed: {e}"))),
+            None => Err(lost()),
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        // A step dropped half-way (its request went away): its transaction
+        // was dropped before this (its rollback is queued on the
+        // connection). The group goes on with the next step, or ends after
+        // `MAX_OPEN`.
+        self.guard.take();
+    }
+}
