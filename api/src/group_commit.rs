@@ -98,9 +98,9 @@ impl GroupCommit {
             let gc = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(MAX_OPEN).await;
-                let mut guard = gc.open.clone().lock_owned().await;
+                let guard = gc.open.clone().lock_owned().await;
                 if guard.as_ref().is_some_and(|g| g.id == id) {
-                    if let Err(e) = end(&mut guard).await {
+                    if let Err(e) = end(guard).await {
                         tracing::error!(error = %e, "group commit failed");
                     }
                 }
@@ -119,22 +119,30 @@ impl GroupCommit {
     }
 }
 
-/// Commits the open group and tells its members.
-async fn end(guard: &mut OwnedMutexGuard<Option<Group>>) -> Result<(), DbErr> {
-    let Some(group) = guard.take() else {
-        return Ok(());
-    };
-    let res = group.txn.commit().await;
-    tracing::debug!(
-        group = group.id,
-        steps = group.members,
-        ok = res.is_ok(),
-        "group commit"
-    );
-    group
-        .done
-        .send_replace(Some(res.as_ref().map(|_| ()).map_err(|e| e.to_string())));
-    res
+/// Commits the open group and tells its members. In a task of its own: a
+/// request dropped while it waits (its client went away) must not cut the
+/// commit short, which would leave the others not knowing whether their
+/// steps were committed.
+async fn end(guard: OwnedMutexGuard<Option<Group>>) -> Result<(), DbErr> {
+    tokio::spawn(async move {
+        let mut guard = guard;
+        let Some(group) = guard.take() else {
+            return Ok(());
+        };
+        let res = group.txn.commit().await;
+        tracing::debug!(
+            group = group.id,
+            steps = group.members,
+            ok = res.is_ok(),
+            "group commit"
+        );
+        group
+            .done
+            .send_replace(Some(res.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+        res
+    })
+    .await
+    .map_err(|e| DbErr::Custom(format!("the group's commit stopped: {e}")))?
 }
 
 impl Member {
@@ -161,7 +169,7 @@ impl Member {
             return Err(e);
         }
         if self.gc.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_MEMBERS {
-            return end(&mut guard).await;
+            return end(guard).await;
         }
         let mut done = group.done.subscribe();
         drop(guard);
