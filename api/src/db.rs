@@ -15,9 +15,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::group_commit::{GroupCommit, Member};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// A pooled PostgreSQL connection idle at least this long is pinged before
 /// it is handed out.

@@ -35,14 +35,17 @@ pub struct Directory {
 impl Directory {
     /// Active users in `positions` responsible for `region_id`: company-wide
     /// users, and users assigned to the region or one of its ancestors.
-    pub fn responsible(&self, region_id: i64, positions: &[Position]) -> Vec<(i64, Position)> {
+    pub fn responsible<'a>(
+        &'a self,
+        region_id: i64,
+        positions: &'a [Position],
+    ) -> impl Iterator<Item = i64> + 'a {
         let chain = crate::auth::chain_up(&self.parents, region_id);
         self.members
             .iter()
-            .filter(|m| positions.contains(&m.position))
-            .filter(|m| m.global || m.regions.iter().any(|r| chain.contains(r)))
-            .map(|m| (m.id, m.position))
-            .collect()
+            .filter(move |m| positions.contains(&m.position))
+            .filter(move |m| m.global || m.regions.iter().any(|r| chain.contains(r)))
+            .map(|m| m.id)
     }
 }
 

@@ -50,10 +50,11 @@ pub struct GroupCommit {
 
 /// A step's place in a group: it holds the group (the mutex) until the
 /// step's savepoint is released or rolled back. Keep it after the step's
-/// transaction, so that a dropped step queues its rollback before the next
-/// step can run.
+/// transaction: a step dropped half-way (its request went away) then queues
+/// its rollback on the connection before it lets the next step run, and the
+/// group goes on with that step or ends after [`MAX_OPEN`].
 pub struct Member {
-    guard: Option<OwnedMutexGuard<Option<Group>>>,
+    guard: OwnedMutexGuard<Option<Group>>,
     gc: Arc<GroupCommit>,
 }
 
@@ -112,7 +113,7 @@ impl GroupCommit {
         Ok((
             txn,
             Member {
-                guard: Some(guard),
+                guard,
                 gc: self.clone(),
             },
         ))
@@ -150,8 +151,8 @@ impl Member {
     /// then the step waits for its group's commit, or commits the group
     /// itself when no other step is waiting to join. Ok when the step's
     /// writes (if kept) are on disk.
-    pub async fn finish(mut self, txn: DatabaseTransaction, keep: bool) -> Result<(), DbErr> {
-        let mut guard = self.guard.take().ok_or_else(lost)?;
+    pub async fn finish(self, txn: DatabaseTransaction, keep: bool) -> Result<(), DbErr> {
+        let Member { mut guard, gc } = self;
         let step = if keep {
             txn.commit().await
         } else {
@@ -168,7 +169,7 @@ impl Member {
             }
             return Err(e);
         }
-        if self.gc.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_MEMBERS {
+        if gc.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_MEMBERS {
             return end(guard).await;
         }
         let mut done = group.done.subscribe();
@@ -183,15 +184,5 @@ impl Member {
             Some(Err(e)) => Err(DbErr::Custom(format!("group commit failed: {e}"))),
             None => Err(lost()),
         }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        // A step dropped half-way (its request went away): its transaction
-        // was dropped before this (its rollback is queued on the
-        // connection). The group goes on with the next step, or ends after
-        // `MAX_OPEN`.
-        self.guard.take();
     }
 }

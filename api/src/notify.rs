@@ -96,9 +96,5 @@ pub async fn responsible_for<C: ConnectionTrait>(
     }
     let version = crate::directory::version(db).await?;
     let directory = app.directory.at(db, version).await?;
-    Ok(directory
-        .responsible(region_id, positions)
-        .into_iter()
-        .map(|(u, _)| u)
-        .collect())
+    Ok(directory.responsible(region_id, positions).collect())
 }

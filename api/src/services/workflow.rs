@@ -358,12 +358,7 @@ async fn notify_order(
         // actor is the only party it can add, and is never notified.
         Some(ctx) => {
             let mut to = ctx.parties.clone();
-            to.extend(
-                ctx.directory
-                    .responsible(order.region_id, extra)
-                    .into_iter()
-                    .map(|(u, _)| u),
-            );
+            to.extend(ctx.directory.responsible(order.region_id, extra));
             to
         }
         None => {
