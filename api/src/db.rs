@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use salesguard_migrations::MigratorTrait;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, Statement,
+    TransactionOptions, TransactionTrait,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -159,4 +159,129 @@ pub fn is_unique_violation(err: &DbErr) -> bool {
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+/// Where a workflow step's statements go.
+pub enum StepConn {
+    /// Its transaction (on SQLite a savepoint in a group).
+    Txn(DatabaseTransaction),
+    /// PostgreSQL, a step whose only write is its deferred statement
+    /// (`deferred.rs`): no `BEGIN`, no `COMMIT`, no lock. It reads what it
+    /// needs as committed, and its one write statement is its own
+    /// transaction, guarded: it takes effect only if the order and the audit
+    /// stream are still at the versions read, else nothing of it stays
+    /// (`sg_guard`). Anything else that would write is refused.
+    Single(DatabaseConnection),
+}
+
+impl StepConn {
+    pub fn is_single(&self) -> bool {
+        matches!(self, StepConn::Single(_))
+    }
+
+    /// Refuses, in a single-statement step, a statement that is not a plain
+    /// read: it would commit on its own, apart from the step's write.
+    fn read_only(&self, sql: &str) -> Result<(), DbErr> {
+        let head = sql.trim_start().get(..6).unwrap_or_default();
+        if self.is_single() && !head.eq_ignore_ascii_case("SELECT") {
+            return Err(DbErr::Custom(format!(
+                "a single-statement step may only read before its write: {}",
+                sql.chars().take(60).collect::<String>()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[sea_orm::prelude::async_trait::async_trait]
+impl ConnectionTrait for StepConn {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            StepConn::Txn(t) => t.get_database_backend(),
+            StepConn::Single(c) => c.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.read_only(&stmt.sql)?;
+        match self {
+            StepConn::Txn(t) => t.execute_raw(stmt).await,
+            StepConn::Single(c) => c.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.read_only(sql)?;
+        match self {
+            StepConn::Txn(t) => t.execute_unprepared(sql).await,
+            StepConn::Single(c) => c.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.read_only(&stmt.sql)?;
+        match self {
+            StepConn::Txn(t) => t.query_one_raw(stmt).await,
+            StepConn::Single(c) => c.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.read_only(&stmt.sql)?;
+        match self {
+            StepConn::Txn(t) => t.query_all_raw(stmt).await,
+            StepConn::Single(c) => c.query_all_raw(stmt).await,
+        }
+    }
+
+    fn support_returning(&self) -> bool {
+        match self {
+            StepConn::Txn(t) => t.support_returning(),
+            StepConn::Single(c) => c.support_returning(),
+        }
+    }
+}
+
+/// The SQLSTATE of a database error, if it has one.
+pub fn sqlstate(err: &DbErr) -> Option<String> {
+    match err {
+        DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e))
+        | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) => match &**e {
+            sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Raised by `sg_guard` when a single-statement step's guarded write missed.
+pub const GUARD_MISSED: &str = "SG409";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_single_statement_step_may_only_read_on_its_own() {
+        let db = Db::connect("sqlite::memory:", 1).await.expect("db");
+        let conn = StepConn::Single(db.write.clone());
+        for sql in [
+            "INSERT INTO t VALUES (1)",
+            "  update t SET n = 2",
+            "DELETE FROM t",
+            "WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x",
+        ] {
+            let err = conn.execute_unprepared(sql).await.err();
+            assert!(
+                err.is_some_and(|e| e.to_string().contains("may only read")),
+                "{sql} refused"
+            );
+        }
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT 1 AS n"))
+            .await
+            .expect("a read runs")
+            .expect("a row");
+        assert_eq!(row.try_get::<i64>("", "n").expect("n"), 1);
+    }
 }

@@ -24,6 +24,7 @@ use sea_orm::{
 use salesguard_entities::model::{notification, sales_order};
 
 use crate::audit::{self, Entry, GENESIS};
+use crate::db::StepConn;
 use crate::error::{user_err, ServiceError, UserErrorCode};
 use crate::idempotency::StepRun;
 
@@ -64,6 +65,7 @@ pub struct Deferred {
     records: Vec<Record>,
     notes: Vec<Note>,
     rows: Vec<RowUpdate>,
+    inserts: Vec<RowInsert>,
 }
 
 /// An update of one row that must hit it: an order at the version read
@@ -128,9 +130,42 @@ impl Deferred {
         });
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.notes.is_empty() && self.rows.is_empty()
+    /// Inserts the columns set in `am` at the end of the step.
+    pub fn insert_row<A: ActiveModelTrait>(&mut self, am: &A) {
+        let cols = <A::Entity as EntityTrait>::Column::iter()
+            .filter_map(|c| match am.get(c) {
+                ActiveValue::Set(v) => Some((c.to_string(), v)),
+                _ => None,
+            })
+            .collect();
+        self.insert(A::Entity::default().table_name(), cols, "");
     }
+
+    /// Inserts a row at the end of the step; `tail` follows its values
+    /// (`ON CONFLICT …`).
+    pub fn insert(&mut self, table: &str, cols: Vec<(String, Value)>, tail: &'static str) {
+        self.inserts.push(RowInsert {
+            table: table.to_owned(),
+            cols,
+            tail,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+            && self.notes.is_empty()
+            && self.rows.is_empty()
+            && self.inserts.is_empty()
+    }
+}
+
+/// A row to insert at the end of the step, one whose key nothing in the
+/// step needs.
+struct RowInsert {
+    table: String,
+    cols: Vec<(String, Value)>,
+    /// What follows the values (`ON CONFLICT …`).
+    tail: &'static str,
 }
 
 /// A statement being built, with its placeholders (`$n` or `?`).
@@ -198,6 +233,18 @@ fn row_sql(s: &mut Sql, u: &RowUpdate) -> String {
     sql
 }
 
+fn row_insert_sql(s: &mut Sql, r: &RowInsert) -> String {
+    let names: Vec<&str> = r.cols.iter().map(|(c, _)| c.as_str()).collect();
+    let values: Vec<String> = r.cols.iter().map(|(_, v)| s.p(v.clone())).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}){}",
+        r.table,
+        names.join(", "),
+        values.join(", "),
+        r.tail
+    )
+}
+
 /// `INSERT INTO table (cols) VALUES (…), (…)`, one row per item.
 fn insert_sql<T>(
     s: &mut Sql,
@@ -259,9 +306,11 @@ fn notes_sql(s: &mut Sql, notes: &[Note]) -> String {
 }
 
 /// The statements of a flush: the guarded updates (each must hit one row),
-/// then the audit records and the notifications (`None` when there are none).
+/// the inserts, then the audit records and the notifications (`None` when
+/// there are none).
 struct Parts {
     guarded: Vec<String>,
+    inserts: Vec<String>,
     records: Option<String>,
     notes: Option<String>,
 }
@@ -276,6 +325,7 @@ impl Deferred {
         }
         Parts {
             guarded,
+            inserts: self.inserts.iter().map(|r| row_insert_sql(s, r)).collect(),
             records: (!self.records.is_empty()).then(|| records_sql(s, &self.records)),
             notes: (!self.notes.is_empty()).then(|| notes_sql(s, &self.notes)),
         }
@@ -332,10 +382,32 @@ impl Deferred {
     }
 
     /// Writes everything deferred. `Ok(None)` when a guarded update missed
-    /// (a head or the order moved since it was read): the caller rolls back.
+    /// (a head or the order moved since it was read): the caller rolls back
+    /// (a single-statement step: the statement already did).
     pub async fn write<C: ConnectionTrait>(
         self,
         db: &C,
+    ) -> Result<Option<Vec<notification::Model>>, DbErr> {
+        self.write_to(db, false).await
+    }
+
+    /// Writes everything deferred as one statement that is its own
+    /// transaction (PostgreSQL; a single-statement step, `StepConn::Single`):
+    /// when a guarded update misses, the statement raises and nothing of it
+    /// stays (`Ok(None)`).
+    pub async fn write_single(
+        self,
+        pool: &sea_orm::DatabaseConnection,
+    ) -> Result<Option<Vec<notification::Model>>, DbErr> {
+        self.write_to(pool, true).await
+    }
+
+    /// As [`Deferred::write`]; `single`: the statement is the step's own
+    /// transaction (`StepConn::Single`), and raises when a guard misses.
+    async fn write_to<C: ConnectionTrait>(
+        self,
+        db: &C,
+        single: bool,
     ) -> Result<Option<Vec<notification::Model>>, DbErr> {
         if self.is_empty() {
             return Ok(Some(vec![]));
@@ -345,11 +417,17 @@ impl Deferred {
         let parts = self.parts(&mut s);
         let expected = parts.guarded.len() as i64;
         s.text = if pg {
-            pg_text(parts)
+            pg_text(parts, single.then_some(expected))
         } else {
             sqlite_text(parts)
         };
-        let rows = db.query_all_raw(s.statement()).await?;
+        let rows = match db.query_all_raw(s.statement()).await {
+            Ok(rows) => rows,
+            Err(e) if crate::db::sqlstate(&e).as_deref() == Some(crate::db::GUARD_MISSED) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
         let mut guards = 0;
         let mut out = vec![];
         for row in &rows {
@@ -375,21 +453,30 @@ impl Deferred {
 
 /// PostgreSQL: one statement, the writes as data-modifying CTEs, and one row
 /// per notification (at least one row) with the number of guarded rows hit.
-fn pg_text(parts: Parts) -> String {
+///
+/// `single`: the statement is a step's own transaction, and must hit that
+/// many guarded rows or raise (`sg_guard`), so that nothing of it stays.
+fn pg_text(parts: Parts, single: Option<i64>) -> String {
     let mut ctes = vec![];
     let mut counts = vec![];
     for (i, q) in parts.guarded.iter().enumerate() {
         ctes.push(format!("g{i} AS ({q} RETURNING 1)"));
         counts.push(format!("(SELECT count(*) FROM g{i})"));
     }
+    for (i, q) in parts.inserts.iter().enumerate() {
+        ctes.push(format!("i{i} AS ({q})"));
+    }
     if let Some(q) = parts.records {
         ctes.push(format!("l AS ({q})"));
     }
-    let counted = if counts.is_empty() {
+    let mut counted = if counts.is_empty() {
         "CAST(0 AS BIGINT)".to_owned()
     } else {
         counts.join(" + ")
     };
+    if let Some(expected) = single {
+        counted = format!("sg_guard({counted}, {expected})");
+    }
     let (cols, joined) = match parts.notes {
         Some(q) => {
             ctes.push(format!("n AS ({q})"));
@@ -412,6 +499,7 @@ fn sqlite_text(parts: Parts) -> String {
         .into_iter()
         .map(|q| format!("{q} RETURNING 1 AS sg_guard"))
         .collect();
+    out.extend(parts.inserts);
     out.extend(parts.records);
     out.extend(parts.notes);
     out.join("; ")
@@ -441,7 +529,11 @@ impl StepRun {
     /// head or the order moved since it was read.
     pub async fn flush(&mut self) -> Result<(), ServiceError> {
         let d = std::mem::take(&mut self.deferred);
-        match d.write(&self.txn).await? {
+        let written = match &self.txn {
+            StepConn::Txn(txn) => d.write_to(txn, false).await?,
+            StepConn::Single(pool) => d.write_single(pool).await?,
+        };
+        match written {
             Some(notes) => {
                 self.notes.extend(notes);
                 Ok(())

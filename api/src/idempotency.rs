@@ -2,11 +2,11 @@
 //! records and its notifications; idempotency keys; auditing of refusals.
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, EntityTrait, Set};
+use sea_orm::{DbBackend, EntityTrait, Set};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
-use salesguard_entities::model::{idempotency_key, notification, sales_order};
+use salesguard_entities::model::{idempotency_key, notification, sales_order, shipping_notice};
 
 use crate::app::AppState;
 use crate::auth::Actor;
@@ -16,7 +16,9 @@ use crate::error::{AppError, ServiceError, UserError, UserErrorCode};
 pub struct StepRun {
     pub app: AppState,
     pub actor: Actor,
-    pub txn: DatabaseTransaction,
+    /// Its transaction, or on PostgreSQL, for a step whose only write is
+    /// its deferred statement, the pool (see [`crate::db::StepConn`]).
+    pub txn: crate::db::StepConn,
     pub now: DateTime<Utc>,
     /// Notifications written in this transaction, pushed after commit.
     pub notes: Vec<notification::Model>,
@@ -32,22 +34,55 @@ pub struct StepRun {
     member: Option<crate::group_commit::Member>,
 }
 
-/// The order as a step left it (its `UPDATE … RETURNING` or `INSERT`), for
-/// the mutation's payload: read only when the step succeeded, that is after
-/// its commit, so the payload needs no second read of the row.
+/// The order as a step left it (its `UPDATE … RETURNING` or `INSERT`), and
+/// its shipping notice as the step read or wrote it, for the mutation's
+/// payload: used only when the step committed, so the payload needs no
+/// second read of what the step already had. A step clears it when it
+/// begins and when it fails, so what one step left never answers for
+/// another.
 #[derive(Clone, Default)]
-pub struct OrderOut(pub std::sync::Arc<std::sync::Mutex<Option<sales_order::Model>>>);
+pub struct OrderOut(std::sync::Arc<std::sync::Mutex<Left>>);
+
+#[derive(Default)]
+struct Left {
+    order: Option<sales_order::Model>,
+    /// (order id, its notice or `None`: it has none).
+    notice: Option<(i64, Option<shipping_notice::Model>)>,
+}
 
 impl OrderOut {
-    pub fn put(&self, order: &sales_order::Model) {
+    fn with(&self, f: impl FnOnce(&mut Left)) {
         if let Ok(mut g) = self.0.lock() {
-            *g = Some(order.clone());
+            f(&mut g);
         }
+    }
+
+    pub fn put(&self, order: &sales_order::Model) {
+        self.with(|l| l.order = Some(order.clone()));
+    }
+
+    /// The order's shipping notice as the step leaves it (`None`: none).
+    pub fn put_notice(&self, order_id: i64, notice: Option<&shipping_notice::Model>) {
+        self.with(|l| l.notice = Some((order_id, notice.cloned())));
+    }
+
+    fn clear(&self) {
+        self.with(|l| *l = Left::default());
     }
 
     /// Takes the order left there, if it is the one with this id.
     pub fn take(&self, id: i64) -> Option<sales_order::Model> {
-        self.0.lock().ok()?.take().filter(|o| o.id == id)
+        self.0.lock().ok()?.order.take().filter(|o| o.id == id)
+    }
+
+    /// The shipping notice of this order as the last step left it, if that
+    /// step knew it: `Some(None)` when the order has none.
+    pub fn notice(&self, order_id: i64) -> Option<Option<shipping_notice::Model>> {
+        let g = self.0.lock().ok()?;
+        g.notice
+            .as_ref()
+            .filter(|(id, _)| *id == order_id)
+            .map(|(_, n)| n.clone())
     }
 }
 
@@ -55,7 +90,7 @@ impl StepRun {
     fn new(
         app: &AppState,
         actor: &Actor,
-        txn: DatabaseTransaction,
+        txn: crate::db::StepConn,
         member: Option<crate::group_commit::Member>,
         order_out: Option<OrderOut>,
     ) -> StepRun {
@@ -75,7 +110,11 @@ impl StepRun {
     /// Commits the step (`keep`) or rolls it back; see `db::finish_step`.
     async fn finish(self, keep: bool) -> Result<(), sea_orm::DbErr> {
         let StepRun { txn, member, .. } = self;
-        crate::db::finish_step(txn, member, keep).await
+        match txn {
+            crate::db::StepConn::Txn(txn) => crate::db::finish_step(txn, member, keep).await,
+            // Its one write committed or failed on its own.
+            crate::db::StepConn::Single(_) => Ok(()),
+        }
     }
 }
 
@@ -88,6 +127,9 @@ pub struct Request<'a, I: Serialize> {
     pub entity: Option<(&'static str, i64)>,
     /// Where a workflow step leaves the order it wrote.
     pub order_out: Option<OrderOut>,
+    /// The step's only write is its deferred statement: on PostgreSQL it
+    /// runs without a transaction of its own (`db::StepConn::Single`).
+    pub single_statement: bool,
 }
 
 fn request_hash<I: Serialize>(operation: &str, input: &I) -> String {
@@ -120,27 +162,24 @@ async fn stored<T: DeserializeOwned>(
     Ok(Some(Ok(v)))
 }
 
-/// Stores a step's response under its idempotency key, in the step's
-/// transaction.
-async fn save_response<T: Serialize>(
-    txn: &DatabaseTransaction,
-    actor: &Actor,
+/// Stores a step's response under its idempotency key, with the step's
+/// other deferred writes.
+fn save_response<T: Serialize>(
+    step: &mut StepRun,
     key: &str,
     operation: &str,
     hash: &str,
     value: &T,
 ) -> Result<(), ServiceError> {
     let json = serde_json::to_string(value).map_err(anyhow::Error::new)?;
-    idempotency_key::ActiveModel {
-        user_id: Set(actor.user_id),
+    step.deferred.insert_row(&idempotency_key::ActiveModel {
+        user_id: Set(step.actor.user_id),
         idem_key: Set(key.to_owned()),
         operation: Set(operation.to_owned()),
         request_hash: Set(hash.to_owned()),
         response_json: Set(json),
         created_at: Set(crate::app::now()),
-    }
-    .insert(txn)
-    .await?;
+    });
     Ok(())
 }
 
@@ -158,6 +197,9 @@ where
     F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
 {
     let hash = request_hash(req.operation, req.input);
+    if let Some(out) = &req.order_out {
+        out.clear();
+    }
     if let Some(key) = req.idempotency_key {
         if key.is_empty() || key.len() > 200 {
             return Ok(Err(UserError::new(
@@ -170,27 +212,43 @@ where
             return Ok(prev);
         }
     }
-    let (txn, member) = app.db.begin_step().await?;
-    let mut step = StepRun::new(app, actor, txn, member, req.order_out.clone());
-    let mut outcome = match f(&mut step).await {
+    let (conn, member) = if req.single_statement && app.db.backend() == DbBackend::Postgres {
+        (crate::db::StepConn::Single(app.db.write.clone()), None)
+    } else {
+        let (txn, member) = app.db.begin_step().await?;
+        (crate::db::StepConn::Txn(txn), member)
+    };
+    let mut step = StepRun::new(app, actor, conn, member, req.order_out.clone());
+    let outcome = match f(&mut step).await {
+        Ok(v) => match req.idempotency_key {
+            Some(key) => save_response(&mut step, key, req.operation, &hash, &v),
+            None => Ok(()),
+        }
+        .map(|()| v),
+        Err(e) => Err(e),
+    };
+    let outcome = match outcome {
         Ok(v) => step.flush().await.map(|()| v),
         Err(e) => Err(e),
     };
-    if let (Ok(value), Some(key)) = (&outcome, req.idempotency_key) {
-        if let Err(e) = save_response(&step.txn, actor, key, req.operation, &hash, value).await {
-            outcome = Err(e);
-        }
-    }
     let notes = std::mem::take(&mut step.notes);
     let failure = match outcome {
         Ok(value) => {
-            step.finish(true).await?;
+            if let Err(e) = step.finish(true).await {
+                if let Some(out) = &req.order_out {
+                    out.clear();
+                }
+                return Err(e.into());
+            }
             for n in notes {
                 app.hub.publish(n);
             }
             return Ok(Ok(value));
         }
         Err(e) => {
+            if let Some(out) = &req.order_out {
+                out.clear();
+            }
             if let Err(err) = step.finish(false).await {
                 tracing::warn!(error = %err, "rolling back a failed step");
             }

@@ -13,6 +13,7 @@ mod m20261129_000008_reports;
 mod m20261129_000009_ar_entries;
 mod m20261129_000010_database_identity;
 mod m20261129_000011_lean_steps;
+mod m20261130_000012_step_guard;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_ar_entries::Migration),
             Box::new(m20261129_000010_database_identity::Migration),
             Box::new(m20261129_000011_lean_steps::Migration),
+            Box::new(m20261130_000012_step_guard::Migration),
         ]
     }
 }

@@ -682,6 +682,7 @@ async fn audit_step(
             idempotency_key: None,
             entity: None,
             order_out: None,
+            single_statement: false,
         },
         move |run| {
             Box::pin(async move {

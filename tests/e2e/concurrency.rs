@@ -680,3 +680,106 @@ e2e!(
         audit_verifies(&server).await;
     }
 );
+
+// ------------------------------------------------- single-statement steps
+
+e2e!(
+    payloads_answer_with_the_notice_as_the_step_left_it,
+    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+        // The steps answer `shippingNotice` from what they read or wrote
+        // (no second read): it must be what a fresh read shows.
+        let team = w.north.clone();
+        let mut order = w.file_order(&team, 1, "2000.00").await.expect("file");
+        for m in [
+            "shippingNoticeIssue",
+            "shipmentShip",
+            "invoiceMail",
+            "salesOrderArchive",
+        ] {
+            order = w.advance_to(&team, order, m).await.expect(m);
+            let fresh = read_order(&w.management, &num(&order)).await;
+            assert!(
+                order["shippingNotice"]["number"].is_string(),
+                "{m}: {order}"
+            );
+            assert_eq!(
+                order["shippingNotice"], fresh["shippingNotice"],
+                "{m}: the payload's notice is the stored one"
+            );
+        }
+        assert!(
+            order["shippingNotice"]["usedAt"].is_string(),
+            "used by the shipment"
+        );
+        let _ = &server;
+    }
+);
+
+e2e!(
+    a_single_statement_write_that_misses_its_guard_leaves_nothing,
+    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+        use salesguard_api::deferred::Deferred;
+        use salesguard_entities::model::sales_order;
+        use sea_orm::{ConnectionTrait, DbBackend, Statement};
+        let app = &server.app;
+        if app.db.backend() != DbBackend::Postgres {
+            // On SQLite every step runs in a transaction (a savepoint).
+            return;
+        }
+        let team = w.north.clone();
+        let order = w.file_order(&team, 1, "2000.00").await.expect("file");
+        let (_, id) = salesguard_api::graphql::ids::parse(order["id"].as_str().unwrap_or_default())
+            .expect("order id");
+        let version = order["version"].as_i64().expect("version");
+        let count = |sql: &'static str| async move {
+            let row = app
+                .db
+                .read
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .expect("count")
+                .expect("a row");
+            row.try_get::<i64>("", "n").expect("n")
+        };
+        let write = |at_version: i64| {
+            let mut d = Deferred::default();
+            d.update_order(
+                id,
+                at_version,
+                vec![(sales_order::Column::DeliveryAddress, "moved".into())],
+            );
+            d.notify(0, [1], Some(id), "GUARD_TEST", "written with the order");
+            salesguard_api::outbox::defer(
+                &mut d,
+                "guard_test",
+                &format!("guard-test-{at_version}"),
+                json!({}),
+            );
+            d
+        };
+        let notes = "SELECT count(*) AS n FROM notifications WHERE kind = 'GUARD_TEST'";
+        let outbox = "SELECT count(*) AS n FROM outbox WHERE kind = 'guard_test'";
+        let moved = "SELECT count(*) AS n FROM sales_orders WHERE delivery_address = 'moved'";
+
+        // Read at an older version: the order's update misses, and the
+        // notification and outbox row of the same statement do not stay.
+        let lost = write(version - 1)
+            .write_single(&app.db.write)
+            .await
+            .expect("a missed guard is not an error");
+        assert!(lost.is_none(), "the guard missed");
+        assert_eq!(count(notes).await, 0, "no notification stayed");
+        assert_eq!(count(outbox).await, 0, "no outbox row stayed");
+        assert_eq!(count(moved).await, 0, "the order is unchanged");
+
+        // At the version read, all of it takes effect.
+        let won = write(version)
+            .write_single(&app.db.write)
+            .await
+            .expect("write");
+        assert_eq!(won.map(|n| n.len()), Some(1), "one notification returned");
+        assert_eq!(count(notes).await, 1);
+        assert_eq!(count(outbox).await, 1);
+        assert_eq!(count(moved).await, 1);
+    }
+);

@@ -150,6 +150,7 @@ where
             idempotency_key: key,
             entity,
             order_out: ctx.data_opt::<OrderOut>().cloned(),
+            single_statement: workflow::SINGLE_STATEMENT.contains(&operation),
         },
         f,
     )

@@ -403,6 +403,13 @@ impl SalesOrder {
         if status.is_some_and(|s| s.before_shipping_notice()) {
             return Ok(None);
         }
+        // The step this mutation ran read or wrote it: no second read.
+        if let Some(known) = ctx
+            .data_opt::<crate::idempotency::OrderOut>()
+            .and_then(|out| out.notice(self.0.id))
+        {
+            return Ok(known.map(ShippingNotice));
+        }
         Ok(loaders::of_order::<shipping_notice::Entity>(ctx, self.0.id)
             .await?
             .into_iter()

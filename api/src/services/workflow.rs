@@ -385,7 +385,31 @@ pub struct OrderCtx {
     pub directory: std::sync::Arc<crate::directory::Directory>,
     /// The order's contract as read with it.
     pub contract: Option<contract::Model>,
+    /// The order's invoice as read with it.
+    pub invoice: Option<invoice::Model>,
 }
+
+/// The steps whose only write is their deferred statement (the order's
+/// update, their documents' updates and inserts, the audit record, the
+/// notifications, the idempotency key): on PostgreSQL each runs as that one
+/// statement, without `BEGIN`, `COMMIT` or a lock, guarded by the versions
+/// it read (`db::StepConn::Single`). A step listed here that wrote anything
+/// on its own is refused with an internal error, so the list cannot go
+/// stale silently: the end-to-end tests walk every step on PostgreSQL.
+pub const SINGLE_STATEMENT: [&str; 12] = [
+    "contractSubmit",
+    "contractApprove",
+    "contractReject",
+    "contractSign",
+    "salesOrderForwardToFinance",
+    "paymentConfirmFull",
+    "shipmentConfirmDelivery",
+    "invoiceInfoCollect",
+    "invoiceIssue",
+    "invoiceMail",
+    "invoiceConfirmReceipt",
+    "salesOrderArchive",
+];
 
 /// Loads an order for a step in one statement, with what the step's audit
 /// record and notifications need: its audit stream's head, its parties and
@@ -399,28 +423,40 @@ async fn load_for_step(
     use sea_orm::{FromQueryResult, Iden, Iterable, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
-    let (p1, p2, lock) = if pg {
-        ("$1", "$2", " FOR UPDATE")
-    } else {
+    let (p1, p2, lock) = if !pg {
         ("?", "?", "")
+    } else if run.txn.is_single() {
+        // Guarded at the write instead (the order's version).
+        ("$1", "$2", "")
+    } else {
+        ("$1", "$2", " FOR UPDATE")
     };
     // The people to copy in come from the directory cache at the version
     // read here (`directory`), not from a walk of the region tree and the
     // users on every step.
     // The contract comes whole (`sg_c_…`): the contract steps need it.
-    let contract_cols: Vec<String> = contract::Column::iter()
-        .map(|c| format!("c.{0} AS sg_c_{0}", c.to_string()))
-        .collect();
+    // So do its shipping notice (`sg_n_…`: the payload answers with it)
+    // and its invoice (`sg_i_…`: the invoice steps update it); an order has
+    // at most one of each.
+    fn cols<C: Iterable + Iden>(alias: &str) -> String {
+        C::iter()
+            .map(|c| format!("{alias}.{0} AS sg_{alias}_{0}", c.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
     let sql = format!(
-        "WITH o AS (SELECT * FROM sales_orders WHERE id = {p1}{lock}) \
-         SELECT o.*, {}, \
-           (SELECT n.issued_by FROM shipping_notices n WHERE n.order_id = o.id) AS sg_issued_by, \
+        "SELECT o.*, {}, {}, {}, \
            (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
            h.seq AS sg_head_seq, h.hash AS sg_head_hash, \
            (SELECT d.version FROM directory_version d WHERE d.id = 1) AS sg_directory \
-         FROM o LEFT JOIN contracts c ON c.order_id = o.id \
+         FROM (SELECT * FROM sales_orders WHERE id = {p1}{lock}) AS o \
+           LEFT JOIN contracts c ON c.order_id = o.id \
+           LEFT JOIN shipping_notices n ON n.order_id = o.id \
+           LEFT JOIN invoices i ON i.order_id = o.id \
            LEFT JOIN audit_heads h ON h.stream = {p2}",
-        contract_cols.join(", ")
+        cols::<contract::Column>("c"),
+        cols::<shipping_notice::Column>("n"),
+        cols::<invoice::Column>("i"),
     );
     let stream = audit::stream_for(ORDER, order_id);
     let values: Vec<sea_orm::Value> = vec![order_id.into(), stream.clone().into()];
@@ -436,6 +472,14 @@ async fn load_for_step(
         Some(_) => Some(contract::Model::from_query_result(&row, "sg_c_")?),
         None => None,
     };
+    let notice = match row.try_get::<Option<i64>>("", "sg_n_id")? {
+        Some(_) => Some(shipping_notice::Model::from_query_result(&row, "sg_n_")?),
+        None => None,
+    };
+    let invoice = match row.try_get::<Option<i64>>("", "sg_i_id")? {
+        Some(_) => Some(invoice::Model::from_query_result(&row, "sg_i_")?),
+        None => None,
+    };
     let mut parties = BTreeSet::new();
     if let Some(c) = &contract {
         parties.insert(c.drafted_by);
@@ -445,9 +489,8 @@ async fn load_for_step(
                 .flatten(),
         );
     }
-    for col in ["sg_issued_by", "sg_shipped_by"] {
-        parties.extend(row.try_get::<Option<i64>>("", col)?);
-    }
+    parties.extend(notice.as_ref().map(|n| n.issued_by));
+    parties.extend(row.try_get::<Option<i64>>("", "sg_shipped_by")?);
     let version: i64 = row.try_get("", "sg_directory")?;
     let directory = run.app.directory.at(&run.txn, version).await?;
     let head = match (
@@ -458,22 +501,33 @@ async fn load_for_step(
         _ => None,
     };
     run.deferred.head_read(stream, head);
+    if let Some(out) = &run.order_out {
+        out.put_notice(order_id, notice.as_ref());
+    }
     run.order_ctx = Some(OrderCtx {
         order_id,
         parties,
         directory,
         contract,
+        invoice,
     });
     Ok(Some(order))
 }
 
-async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
-    if let Some(c) = run
-        .order_ctx
+/// A document `load_for_step` read with this order, if the step did.
+fn read_with_order<T: Clone>(
+    run: &StepRun,
+    order_id: i64,
+    doc: impl Fn(&OrderCtx) -> &Option<T>,
+) -> Option<T> {
+    run.order_ctx
         .as_ref()
         .filter(|ctx| ctx.order_id == order_id)
-        .and_then(|ctx| ctx.contract.clone())
-    {
+        .and_then(|ctx| doc(ctx).clone())
+}
+
+async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
+    if let Some(c) = read_with_order(run, order_id, |ctx| &ctx.contract) {
         return Ok(c);
     }
     contract::Entity::find()
@@ -961,13 +1015,12 @@ pub async fn payment_confirm_full(
         order.number
     );
     notify_order(run, &after, "PAYMENT_CONFIRMED", msg, &[]).await?;
-    crate::outbox::enqueue(
-        &run.txn,
+    crate::outbox::defer(
+        &mut run.deferred,
         crate::outbox::RECOMPUTE_SIGNALS,
         &format!("signals:order:{}:v{}", order.id, after.version),
         serde_json::json!({"trigger": "paymentConfirmFull", "orderId": order.id}),
-    )
-    .await?;
+    );
     Ok(order.id)
 }
 
@@ -1141,7 +1194,7 @@ pub async fn notice_issue(
     let number = next_number(&run.txn, &run.app, DocType::ShippingNotice, run.now).await?;
     let code = verification_code();
     let content_hash = notice_content_hash(run, &order, wid).await?;
-    shipping_notice::ActiveModel {
+    let notice = shipping_notice::ActiveModel {
         number: Set(number.clone()),
         order_id: Set(order.id),
         warehouse_id: Set(wid),
@@ -1155,6 +1208,9 @@ pub async fn notice_issue(
     }
     .insert(&run.txn)
     .await?;
+    if let Some(out) = &run.order_out {
+        out.put_notice(order.id, Some(&notice));
+    }
     audit_order(run, step, &order, &after, Some(format!("notice {number}"))).await?;
     let msg = format!(
         "Shipping notice {} issued for order {}",
@@ -1426,6 +1482,13 @@ pub async fn shipment_ship(
     if used.rows_affected != 1 {
         return Err(notice_invalid(format!("notice {number} was already used")));
     }
+    if let Some(out) = &run.order_out {
+        let used = shipping_notice::Model {
+            used_at: Some(run.now),
+            ..notice.clone()
+        };
+        out.put_notice(order.id, Some(&used));
+    }
     audit_order(
         run,
         step,
@@ -1519,7 +1582,7 @@ pub async fn invoice_info_collect(
     let account = inputs::text(&["bankAccount"], &input.bank_account, 60)?;
     let addr = inputs::text(&["mailingAddress"], &input.mailing_address, 500)?;
     let after = advance(run, &order, step, from, vec![]).await?;
-    invoice_info::ActiveModel {
+    run.deferred.insert_row(&invoice_info::ActiveModel {
         order_id: Set(order.id),
         title: Set(title),
         tax_number: Set(tax),
@@ -1529,9 +1592,7 @@ pub async fn invoice_info_collect(
         collected_by: Set(run.actor.user_id),
         collected_at: Set(run.now),
         ..Default::default()
-    }
-    .insert(&run.txn)
-    .await?;
+    });
     audit_order(run, step, &order, &after, None).await?;
     let msg = format!("Invoicing information collected for order {}", order.number);
     notify_order(
@@ -1555,7 +1616,7 @@ pub async fn invoice_issue(
     require_full_payment(&order)?;
     let inv_no = inputs::text(&["invoiceNumber"], &input.invoice_number, 60)?;
     let after = advance(run, &order, step, from, vec![]).await?;
-    invoice::ActiveModel {
+    run.deferred.insert_row(&invoice::ActiveModel {
         order_id: Set(order.id),
         invoice_number: Set(inv_no.clone()),
         amount_fen: Set(order.total_fen),
@@ -1569,9 +1630,7 @@ pub async fn invoice_issue(
         receipt_confirmed_by: Set(None),
         receipt_confirmed_at: Set(None),
         ..Default::default()
-    }
-    .insert(&run.txn)
-    .await?;
+    });
     audit_order(run, step, &order, &after, Some(format!("invoice {inv_no}"))).await?;
     let msg = format!("Invoice {} issued for order {}", inv_no, order.number);
     notify_order(run, &after, "INVOICE_ISSUED", msg, &[]).await?;
@@ -1579,6 +1638,9 @@ pub async fn invoice_issue(
 }
 
 async fn invoice_of(run: &StepRun, order_id: i64) -> Result<invoice::Model, ServiceError> {
+    if let Some(i) = read_with_order(run, order_id, |ctx| &ctx.invoice) {
+        return Ok(i);
+    }
     invoice::Entity::find()
         .filter(invoice::Column::OrderId.eq(order_id))
         .one(&run.txn)
