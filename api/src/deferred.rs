@@ -17,8 +17,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait,
-    FromQueryResult, Iden, Iterable, Statement, Value,
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityName,
+    EntityTrait, FromQueryResult, Iden, Iterable, Statement, Value,
 };
 
 use salesguard_entities::model::{notification, sales_order};
@@ -76,6 +76,9 @@ struct RowUpdate {
     id: i64,
     version_was: Option<i64>,
     cols: Vec<(String, Value)>,
+    /// Columns moved by an amount (`c = c + n`), for rows other writers
+    /// move too (an agent's receivables).
+    adds: Vec<(String, i64)>,
 }
 
 impl Deferred {
@@ -109,6 +112,7 @@ impl Deferred {
             id,
             version_was: Some(version_was),
             cols: cols.into_iter().map(|(c, v)| (c.to_string(), v)).collect(),
+            adds: vec![],
         });
     }
 
@@ -127,6 +131,19 @@ impl Deferred {
             id,
             version_was: None,
             cols,
+            adds: vec![],
+        });
+    }
+
+    /// Moves a column of a row by `delta` at the end of the step, whatever
+    /// other writers did to it meanwhile (`c = c + delta`).
+    pub fn add_to<C: ColumnTrait>(&mut self, id: i64, col: C, delta: i64) {
+        self.rows.push(RowUpdate {
+            table: col.entity_name().to_string(),
+            id,
+            version_was: None,
+            cols: vec![],
+            adds: vec![(col.to_string(), delta)],
         });
     }
 
@@ -216,11 +233,14 @@ fn head_sql(s: &mut Sql, stream: &str, h: &Head) -> String {
 }
 
 fn row_sql(s: &mut Sql, u: &RowUpdate) -> String {
-    let sets: Vec<String> = u
+    let mut sets: Vec<String> = u
         .cols
         .iter()
         .map(|(c, v)| format!("{c} = {}", s.p(v.clone())))
         .collect();
+    for (c, delta) in &u.adds {
+        sets.push(format!("{c} = {c} + {}", s.p(*delta)));
+    }
     let mut sql = format!(
         "UPDATE {} SET {} WHERE id = {}",
         u.table,

@@ -396,12 +396,13 @@ pub struct OrderCtx {
 /// it read (`db::StepConn::Single`). A step listed here that wrote anything
 /// on its own is refused with an internal error, so the list cannot go
 /// stale silently: the end-to-end tests walk every step on PostgreSQL.
-pub const SINGLE_STATEMENT: [&str; 12] = [
+pub const SINGLE_STATEMENT: [&str; 13] = [
     "contractSubmit",
     "contractApprove",
     "contractReject",
     "contractSign",
     "salesOrderForwardToFinance",
+    "paymentRecord",
     "paymentConfirmFull",
     "shipmentConfirmDelivery",
     "invoiceInfoCollect",
@@ -903,7 +904,9 @@ pub async fn payment_record(
         )],
     )
     .await?;
-    payment::ActiveModel {
+    // Every write of this step goes with its deferred statement (see
+    // `SINGLE_STATEMENT`).
+    run.deferred.insert_row(&payment::ActiveModel {
         order_id: Set(order.id),
         amount_fen: Set(amount),
         received_on: Set(received_on),
@@ -911,9 +914,9 @@ pub async fn payment_record(
         recorded_by: Set(run.actor.user_id),
         created_at: Set(run.now),
         ..Default::default()
-    }
-    .insert(&run.txn)
-    .await?;
+    });
+    // Goods that left on an exception: the payment pays the receivable
+    // down (the order's version guards it like the order).
     if let Some(r) = receivable::Entity::find()
         .filter(receivable::Column::OrderId.eq(order.id))
         .one(&run.txn)
@@ -922,7 +925,7 @@ pub async fn payment_record(
         let on = order
             .shipped_on
             .map_or(received_on, |s| Ord::max(s, received_on));
-        ar_entry(run, &order, r.due_on, on, -amount).await?;
+        ar_entry(run, &order, r.due_on, on, -amount);
         let pay_down = std::cmp::min(amount, r.outstanding_fen);
         if pay_down > 0 {
             let left = r.outstanding_fen - pay_down;
@@ -931,15 +934,9 @@ pub async fn payment_record(
             if left == 0 {
                 am.settled_at = Set(Some(run.now));
             }
-            am.update(&run.txn).await?;
-            agent::Entity::update_many()
-                .col_expr(
-                    agent::Column::ArOutstandingFen,
-                    Expr::col(agent::Column::ArOutstandingFen).sub(pay_down),
-                )
-                .filter(agent::Column::Id.eq(r.agent_id))
-                .exec(&run.txn)
-                .await?;
+            run.deferred.update_row(r.id, &am);
+            run.deferred
+                .add_to(r.agent_id, agent::Column::ArOutstandingFen, -pay_down);
         }
     }
     audit_order(
@@ -958,13 +955,12 @@ pub async fn payment_record(
         Fen(after.total_fen)
     );
     notify_order(run, &after, "PAYMENT_RECORDED", msg, &[]).await?;
-    crate::outbox::enqueue(
-        &run.txn,
+    crate::outbox::defer(
+        &mut run.deferred,
         crate::outbox::RECOMPUTE_SIGNALS,
         &format!("signals:order:{}:v{}", order.id, after.version),
         serde_json::json!({"trigger": "paymentRecord", "orderId": order.id}),
-    )
-    .await?;
+    );
     Ok(order.id)
 }
 
@@ -1364,14 +1360,14 @@ pub async fn shipment_ship(
             .await?;
             // AR movements: the total now, each earlier payment on the later
             // of its receipt and the shipment.
-            ar_entry(run, &order, due_on, shipped_on, order.total_fen).await?;
+            ar_entry(run, &order, due_on, shipped_on, order.total_fen);
             let earlier = payment::Entity::find()
                 .filter(payment::Column::OrderId.eq(order.id))
                 .all(&run.txn)
                 .await?;
             for p in earlier {
                 let on = Ord::max(p.received_on, shipped_on);
-                ar_entry(run, &order, due_on, on, -p.amount_fen).await?;
+                ar_entry(run, &order, due_on, on, -p.amount_fen);
             }
         }
         let used = shipment_exception::Entity::update_many()
@@ -1720,14 +1716,14 @@ pub async fn order_archive(run: &mut StepRun, input: OrderStepInput) -> Result<i
 
 /// Writes a movement of accounts receivable of an order that has a
 /// receivable (`ar_entries`, docs/metrics.md).
-async fn ar_entry(
-    run: &StepRun,
+fn ar_entry(
+    run: &mut StepRun,
     order: &sales_order::Model,
     due_on: NaiveDate,
     entry_on: NaiveDate,
     amount_fen: i64,
-) -> Result<(), ServiceError> {
-    ar_entry::ActiveModel {
+) {
+    run.deferred.insert_row(&ar_entry::ActiveModel {
         order_id: Set(order.id),
         region_id: Set(order.region_id),
         agent_id: Set(order.agent_id),
@@ -1736,8 +1732,5 @@ async fn ar_entry(
         entry_on: Set(entry_on),
         amount_fen: Set(amount_fen),
         ..Default::default()
-    }
-    .insert(&run.txn)
-    .await?;
-    Ok(())
+    });
 }
