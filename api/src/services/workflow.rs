@@ -424,41 +424,49 @@ async fn load_for_step(
     use sea_orm::{FromQueryResult, Iden, Iterable, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
-    let (p1, p2, lock) = if !pg {
-        ("?", "?", "")
-    } else if run.txn.is_single() {
-        // Guarded at the write instead (the order's version).
-        ("$1", "$2", "")
-    } else {
-        ("$1", "$2", " FOR UPDATE")
+    // Built once per variant: SQLite, PostgreSQL locking the order,
+    // PostgreSQL without the lock (a single-statement step, guarded at the
+    // write by the order's version).
+    static SQL: [std::sync::OnceLock<String>; 3] = [const { std::sync::OnceLock::new() }; 3];
+    let variant = match (pg, run.txn.is_single()) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     };
-    // The people to copy in come from the directory cache at the version
-    // read here (`directory`), not from a walk of the region tree and the
-    // users on every step.
-    // The contract comes whole (`sg_c_…`): the contract steps need it.
-    // So do its shipping notice (`sg_n_…`: the payload answers with it)
-    // and its invoice (`sg_i_…`: the invoice steps update it); an order has
-    // at most one of each.
-    fn cols<C: Iterable + Iden>(alias: &str) -> String {
-        C::iter()
-            .map(|c| format!("{alias}.{0} AS sg_{alias}_{0}", c.to_string()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-    let sql = format!(
-        "SELECT o.*, {}, {}, {}, \
-           (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
-           h.seq AS sg_head_seq, h.hash AS sg_head_hash, \
-           (SELECT d.version FROM directory_version d WHERE d.id = 1) AS sg_directory \
-         FROM (SELECT * FROM sales_orders WHERE id = {p1}{lock}) AS o \
-           LEFT JOIN contracts c ON c.order_id = o.id \
-           LEFT JOIN shipping_notices n ON n.order_id = o.id \
-           LEFT JOIN invoices i ON i.order_id = o.id \
-           LEFT JOIN audit_heads h ON h.stream = {p2}",
-        cols::<contract::Column>("c"),
-        cols::<shipping_notice::Column>("n"),
-        cols::<invoice::Column>("i"),
-    );
+    let sql = SQL[variant].get_or_init(|| {
+        let (p1, p2, lock) = match variant {
+            0 => ("?", "?", ""),
+            1 => ("$1", "$2", " FOR UPDATE"),
+            _ => ("$1", "$2", ""),
+        };
+        // The people to copy in come from the directory cache at the
+        // version read here (`directory`), not from a walk of the region
+        // tree and the users on every step.
+        // The contract comes whole (`sg_c_…`): the contract steps need it.
+        // So do its shipping notice (`sg_n_…`: the payload answers with
+        // it) and its invoice (`sg_i_…`: the invoice steps update it); an
+        // order has at most one of each.
+        fn cols<C: Iterable + Iden>(alias: &str) -> String {
+            C::iter()
+                .map(|c| format!("{alias}.{0} AS sg_{alias}_{0}", c.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+        format!(
+            "SELECT o.*, {}, {}, {}, \
+               (SELECT s.shipped_by FROM shipments s WHERE s.order_id = o.id) AS sg_shipped_by, \
+               h.seq AS sg_head_seq, h.hash AS sg_head_hash, \
+               (SELECT d.version FROM directory_version d WHERE d.id = 1) AS sg_directory \
+             FROM (SELECT * FROM sales_orders WHERE id = {p1}{lock}) AS o \
+               LEFT JOIN contracts c ON c.order_id = o.id \
+               LEFT JOIN shipping_notices n ON n.order_id = o.id \
+               LEFT JOIN invoices i ON i.order_id = o.id \
+               LEFT JOIN audit_heads h ON h.stream = {p2}",
+            cols::<contract::Column>("c"),
+            cols::<shipping_notice::Column>("n"),
+            cols::<invoice::Column>("i"),
+        )
+    });
     let stream = audit::stream_for(ORDER, order_id);
     let values: Vec<sea_orm::Value> = vec![order_id.into(), stream.clone().into()];
     let Some(row) = run
