@@ -29,6 +29,10 @@ pub struct StepRun {
     pub order_ctx: Option<crate::services::workflow::OrderCtx>,
     /// Where the step leaves the order as it wrote it (see [`OrderOut`]).
     pub order_out: Option<OrderOut>,
+    /// The document a refusal of this step is filed under, when the
+    /// request did not name it and the step found it (a shipment names its
+    /// notice, and the notice its order).
+    pub entity: Option<(&'static str, i64)>,
     /// The step's place in a group commit (SQLite). After `txn`: a step
     /// dropped half-way queues its rollback before it lets the next run.
     member: Option<crate::group_commit::Member>,
@@ -103,6 +107,7 @@ impl StepRun {
             deferred: Default::default(),
             order_ctx: None,
             order_out,
+            entity: None,
             member,
         }
     }
@@ -232,6 +237,7 @@ where
         Err(e) => Err(e),
     };
     let notes = std::mem::take(&mut step.notes);
+    let found;
     let failure = match outcome {
         Ok(value) => {
             if let Err(e) = step.finish(true).await {
@@ -249,6 +255,7 @@ where
             if let Some(out) = &req.order_out {
                 out.clear();
             }
+            found = step.entity;
             if let Err(err) = step.finish(false).await {
                 tracing::warn!(error = %err, "rolling back a failed step");
             }
@@ -269,7 +276,7 @@ where
                 Some(actor),
                 req.operation,
                 e.code.as_str(),
-                req.entity,
+                req.entity.or(found),
                 &e.message,
             )
             .await;

@@ -509,13 +509,9 @@ impl MutationRoot {
         ctx: &Context<'_>,
         input: ShipmentShipInput,
     ) -> Result<SalesOrderPayload, AppError> {
-        // The notice names the order: a refused shipment goes into its history.
-        let order = shipping_notice::Entity::find()
-            .filter(shipping_notice::Column::Number.eq(input.notice_number.trim()))
-            .one(&app(ctx)?.db.read)
-            .await?
-            .map(|n| (workflow::ORDER, n.order_id));
-        order_step!(ctx, "shipmentShip", input, order, workflow::shipment_ship)
+        // The notice names the order: the step files a refusal under it
+        // (`StepRun::entity`).
+        order_step!(ctx, "shipmentShip", input, None, workflow::shipment_ship)
     }
 
     /// Confirm the goods arrived (warehouse keeper or sales assistant).

@@ -1267,13 +1267,17 @@ pub async fn shipment_ship(
     input: ShipmentShipInput,
 ) -> Result<i64, ServiceError> {
     let step = Step::ShipmentShip;
-    check_position(run, step)?;
     let number = input.notice_number.trim().to_owned();
     let notice = shipping_notice::Entity::find()
         .filter(shipping_notice::Column::Number.eq(number.clone()))
         .one(&run.txn)
-        .await?
-        .ok_or_else(|| notice_invalid(format!("no shipping notice {number} was issued")))?;
+        .await?;
+    // The notice names the order: a refusal goes into its history, also
+    // one for the wrong position (checked first all the same).
+    run.entity = notice.as_ref().map(|n| (ORDER, n.order_id));
+    check_position(run, step)?;
+    let notice =
+        notice.ok_or_else(|| notice_invalid(format!("no shipping notice {number} was issued")))?;
     if !notice
         .verification_code
         .eq_ignore_ascii_case(input.verification_code.trim())
