@@ -1,10 +1,26 @@
 //! The transactional outbox: a job requested in the business transaction is
 //! written as a row there (so it exists exactly when the change committed)
 //! and relayed to the job queue by the worker (`salesguard-worker`).
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use std::sync::OnceLock;
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 /// The outbox kind of the risk-signal recomputation.
 pub const RECOMPUTE_SIGNALS: &str = "recompute_signals";
+
+/// An outbox row's columns; a row with the same `dedup_key` already there
+/// wins (`ON_CONFLICT`: the request is then a no-op).
+const COLUMNS: [&str; 4] = ["kind", "dedup_key", "payload", "created_at"];
+const ON_CONFLICT: &str = " ON CONFLICT (dedup_key) DO NOTHING";
+
+fn values(kind: &str, dedup_key: &str, payload: &serde_json::Value) -> [Value; 4] {
+    [
+        kind.into(),
+        dedup_key.into(),
+        payload.to_string().into(),
+        crate::app::now().into(),
+    ]
+}
 
 /// Writes an outbox row with a step's deferred writes (`deferred.rs`), at
 /// the end of the step; as [`enqueue`].
@@ -14,46 +30,38 @@ pub fn defer(
     dedup_key: &str,
     payload: serde_json::Value,
 ) {
-    d.insert(
-        "outbox",
-        vec![
-            ("kind".into(), kind.into()),
-            ("dedup_key".into(), dedup_key.into()),
-            ("payload".into(), payload.to_string().into()),
-            ("created_at".into(), crate::app::now().into()),
-        ],
-        " ON CONFLICT (dedup_key) DO NOTHING",
-    );
+    let cols = COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .zip(values(kind, dedup_key, &payload))
+        .collect();
+    d.insert("outbox", cols, ON_CONFLICT);
 }
 
-/// Writes an outbox row; a row with the same `dedup_key` already there wins
-/// (the request is then a no-op).
+/// Writes an outbox row in the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait>(
     db: &C,
     kind: &str,
     dedup_key: &str,
     payload: serde_json::Value,
 ) -> Result<(), DbErr> {
+    static SQL: [OnceLock<String>; 2] = [const { OnceLock::new() }; 2];
     let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "INSERT INTO outbox (kind, dedup_key, payload, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (dedup_key) DO NOTHING"
-        }
-        _ => {
-            "INSERT INTO outbox (kind, dedup_key, payload, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (dedup_key) DO NOTHING"
-        }
-    };
+    let pg = backend == DbBackend::Postgres;
+    let sql = SQL[usize::from(pg)].get_or_init(|| {
+        let marks: Vec<String> = (1..=COLUMNS.len())
+            .map(|i| if pg { format!("${i}") } else { "?".to_owned() })
+            .collect();
+        format!(
+            "INSERT INTO outbox ({}) VALUES ({}){ON_CONFLICT}",
+            COLUMNS.join(", "),
+            marks.join(", ")
+        )
+    });
     db.execute_raw(Statement::from_sql_and_values(
         backend,
-        sql,
-        [
-            kind.into(),
-            dedup_key.into(),
-            payload.to_string().into(),
-            crate::app::now().into(),
-        ],
+        sql.as_str(),
+        values(kind, dedup_key, &payload),
     ))
     .await?;
     Ok(())
