@@ -4,7 +4,7 @@
 //! status allows the step; then makes the change with a conditional update
 //! (`WHERE id = ? AND version = ?`), so of two racing users one wins and the
 //! other gets CONFLICT.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_graphql::{Enum, InputObject, ID};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -583,19 +583,38 @@ pub async fn order_create(
             Some(a) => a,
             None => agent.address.clone(),
         };
+    let mut pids = vec![];
+    for (i, l) in input.lines.iter().enumerate() {
+        pids.push(
+            ids::decode("Product", &l.product_id, "productId").map_err(|_| {
+                bad_input(
+                    &["lines", &i.to_string(), "productId"],
+                    "is not a valid Product ID",
+                )
+            })?,
+        );
+    }
+    // The order's products in one read, however many lines it has.
+    let mut distinct = pids.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let products: HashMap<i64, product::Model> = product::Entity::find()
+        .filter(product::Column::Id.is_in(distinct))
+        .all(&run.txn)
+        .await?
+        .into_iter()
+        .filter(|p| p.active)
+        .map(|p| (p.id, p))
+        .collect();
     let mut lines = vec![];
     let mut total: i64 = 0;
-    for (i, l) in input.lines.iter().enumerate() {
+    for (i, (l, pid)) in input.lines.iter().zip(pids).enumerate() {
         let idx = i.to_string();
-        let pid = ids::decode("Product", &l.product_id, "productId")
-            .map_err(|_| bad_input(&["lines", &idx, "productId"], "is not a valid Product ID"))?;
         let qty = inputs::quantity(&["lines", &idx, "quantity"], l.quantity)?;
         let price = inputs::money(&["lines", &idx, "unitPrice"], &l.unit_price, false)?;
         let amount = inputs::checked_amount(&["lines", &idx, "unitPrice"], qty, price)?;
-        let p = product::Entity::find_by_id(pid)
-            .one(&run.txn)
-            .await?
-            .filter(|p| p.active)
+        let p = products
+            .get(&pid)
             .ok_or_else(|| bad_input(&["lines", &idx, "productId"], "no such active product"))?;
         total = total
             .checked_add(amount)
@@ -624,22 +643,23 @@ pub async fn order_create(
     }
     .insert(&run.txn)
     .await?;
-    let mut saved_lines = vec![];
-    for (i, (pid, qty, price, amount)) in lines.into_iter().enumerate() {
-        saved_lines.push(
-            order_line::ActiveModel {
-                order_id: Set(order.id),
-                line_no: Set(i as i32 + 1),
-                product_id: Set(pid),
-                quantity: Set(qty),
-                unit_price_fen: Set(price.0),
-                amount_fen: Set(amount),
-                ..Default::default()
-            }
-            .insert(&run.txn)
-            .await?,
-        );
-    }
+    // All lines in one statement.
+    let rows = lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, (pid, qty, price, amount))| order_line::ActiveModel {
+            order_id: Set(order.id),
+            line_no: Set(i as i32 + 1),
+            product_id: Set(pid),
+            quantity: Set(qty),
+            unit_price_fen: Set(price.0),
+            amount_fen: Set(amount),
+            ..Default::default()
+        });
+    let mut saved_lines = order_line::Entity::insert_many(rows)
+        .exec_with_returning(&run.txn)
+        .await?;
+    saved_lines.sort_by_key(|l| l.line_no);
     if let Some(out) = &run.order_out {
         out.put(&order);
     }
@@ -672,7 +692,9 @@ pub async fn contract_draft(
     let terms = inputs::text(&["terms"], &input.terms, 20_000)?;
     let after = advance(run, &order, step, from, vec![]).await?;
     let number = next_number(&run.txn, &run.app, DocType::Contract, run.now).await?;
-    contract::ActiveModel {
+    // Nothing in the step needs the contract's key: it goes with the
+    // order's update.
+    run.deferred.insert_row(&contract::ActiveModel {
         number: Set(number.clone()),
         order_id: Set(order.id),
         status: Set("DRAFT".into()),
@@ -690,9 +712,7 @@ pub async fn contract_draft(
         created_at: Set(run.now),
         updated_at: Set(run.now),
         ..Default::default()
-    }
-    .insert(&run.txn)
-    .await?;
+    });
     audit_order(
         run,
         step,
@@ -1139,16 +1159,23 @@ async fn valid_exception(
 
 /// What a shipping notice vouches for: the order, its agent, address, amount
 /// and lines. A notice whose order changed since no longer matches.
-async fn notice_content_hash(
-    run: &StepRun,
-    order: &sales_order::Model,
-    warehouse_id: i64,
-) -> Result<String, ServiceError> {
-    let lines = order_line::Entity::find()
-        .filter(order_line::Column::OrderId.eq(order.id))
+/// The order's lines, in line order.
+async fn lines_of(run: &StepRun, order_id: i64) -> Result<Vec<order_line::Model>, ServiceError> {
+    Ok(order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
         .order_by_asc(order_line::Column::LineNo)
         .all(&run.txn)
-        .await?;
+        .await?)
+}
+
+/// What a shipping notice certifies: the order's number, agent, address,
+/// total and lines, and the warehouse. A notice whose hash no longer
+/// matches was altered (or its order was).
+fn notice_content_hash(
+    order: &sales_order::Model,
+    lines: &[order_line::Model],
+    warehouse_id: i64,
+) -> String {
     let mut h = Sha256::new();
     h.update(
         format!(
@@ -1165,7 +1192,7 @@ async fn notice_content_hash(
     for l in lines {
         h.update(format!("|{}:{}:{}", l.product_id, l.quantity, l.unit_price_fen).as_bytes());
     }
-    Ok(hex::encode(h.finalize()))
+    hex::encode(h.finalize())
 }
 
 fn verification_code() -> String {
@@ -1197,7 +1224,7 @@ pub async fn notice_issue(
     let after = advance(run, &order, step, from, vec![]).await?;
     let number = next_number(&run.txn, &run.app, DocType::ShippingNotice, run.now).await?;
     let code = verification_code();
-    let content_hash = notice_content_hash(run, &order, wid).await?;
+    let content_hash = notice_content_hash(&order, &lines_of(run, order.id).await?, wid);
     let notice = shipping_notice::ActiveModel {
         number: Set(number.clone()),
         order_id: Set(order.id),
@@ -1297,7 +1324,8 @@ pub async fn shipment_ship(
             order.number
         )));
     }
-    if notice_content_hash(run, &order, notice.warehouse_id).await? != notice.content_hash {
+    let lines = lines_of(run, order.id).await?;
+    if notice_content_hash(&order, &lines, notice.warehouse_id) != notice.content_hash {
         return Err(notice_invalid(format!(
             "order {} no longer matches notice {number}: it was altered",
             order.number
@@ -1412,11 +1440,7 @@ pub async fn shipment_ship(
     .await?;
     // Stock out, per product, in product order.
     let mut need: BTreeMap<i64, i64> = BTreeMap::new();
-    for l in order_line::Entity::find()
-        .filter(order_line::Column::OrderId.eq(order.id))
-        .all(&run.txn)
-        .await?
-    {
+    for l in &lines {
         *need.entry(l.product_id).or_default() += l.quantity;
     }
     if let Some(list) = &input.serials {
@@ -1467,7 +1491,7 @@ pub async fn shipment_ship(
                 ),
             ));
         }
-        stock_movement::ActiveModel {
+        run.deferred.insert_row(&stock_movement::ActiveModel {
             warehouse_id: Set(notice.warehouse_id),
             product_id: Set(pid),
             quantity: Set(-qty),
@@ -1477,19 +1501,17 @@ pub async fn shipment_ship(
             created_by: Set(run.actor.user_id),
             created_at: Set(run.now),
             ..Default::default()
-        }
-        .insert(&run.txn)
-        .await?;
+        });
     }
-    let used = shipping_notice::Entity::update_many()
-        .col_expr(shipping_notice::Column::UsedAt, Expr::value(run.now))
-        .filter(shipping_notice::Column::Id.eq(notice.id))
-        .filter(shipping_notice::Column::UsedAt.is_null())
-        .exec(&run.txn)
-        .await?;
-    if used.rows_affected != 1 {
-        return Err(notice_invalid(format!("notice {number} was already used")));
-    }
+    // The notice is used with the order's update: a second shipment of it
+    // waits for the order's lock and then finds the order shipped.
+    run.deferred.update_row(
+        notice.id,
+        &shipping_notice::ActiveModel {
+            used_at: Set(Some(run.now)),
+            ..Default::default()
+        },
+    );
     if let Some(out) = &run.order_out {
         let used = shipping_notice::Model {
             used_at: Some(run.now),
@@ -1513,13 +1535,12 @@ pub async fn shipment_ship(
         order.number, shipment.carrier, shipment.tracking_number
     );
     notify_order(run, &after, "SHIPPED", msg, &[Position::Finance]).await?;
-    crate::outbox::enqueue(
-        &run.txn,
+    crate::outbox::defer(
+        &mut run.deferred,
         crate::outbox::RECOMPUTE_SIGNALS,
         &format!("signals:order:{}:v{}", order.id, after.version),
         serde_json::json!({"trigger": "shipmentShip", "orderId": order.id}),
-    )
-    .await?;
+    );
     Ok(order.id)
 }
 
