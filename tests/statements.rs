@@ -58,3 +58,62 @@ async fn statements_per_request_do_not_grow_with_page_size() {
     );
     assert!(large <= 24, "{large} statements");
 }
+
+/// Statements on the write handle for filing one order of `lines` lines,
+/// and the order's lines as the API reads them back.
+async fn statements_to_file(lines: usize) -> (usize, serde_json::Value) {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let c2 = counter.clone();
+    let s = Server::start_with(None, move |db| {
+        db.write.set_metric_callback(move |_| {
+            c2.fetch_add(1, Ordering::SeqCst);
+        });
+    })
+    .await
+    .expect("server");
+    let w = World::create(&s.base_url()).await.expect("world");
+    let input = json!({
+        "agentId": w.north.agent,
+        "lines": (1..=lines)
+            .map(|i| json!({"productId": w.product, "quantity": i, "unitPrice": "10.00"}))
+            .collect::<Vec<_>>(),
+        "paymentTermsDays": 30,
+    });
+    let before = counter.load(Ordering::SeqCst);
+    let o = salesguard::testkit::chain::ok(&w.north.sales, "salesOrderCreate", input)
+        .await
+        .expect("file");
+    let after = counter.load(Ordering::SeqCst);
+    let d = w
+        .management
+        .data(
+            "query($id:ID!){node(id:$id){... on SalesOrder{total lines{lineNo quantity}}}}",
+            json!({"id": o["id"]}),
+        )
+        .await
+        .expect("read back");
+    (after - before, d["node"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filing_an_order_takes_as_many_statements_for_many_lines_as_for_one() {
+    let (one, _) = statements_to_file(1).await;
+    let (many, order) = statements_to_file(20).await;
+    // Its products are read, and its lines written, in one statement each.
+    assert_eq!(one, many, "1 line took {one} statements, 20 took {many}");
+    // ... and every line is there, in its place: 1 + 2 + … + 20 units.
+    let got: Vec<(i64, i64)> = order["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                l["lineNo"].as_i64().unwrap_or(0),
+                l["quantity"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, i64)> = (1..=20).map(|i| (i, i)).collect();
+    assert_eq!(got, want);
+    assert_eq!(order["total"], "2100.00");
+}
