@@ -1157,8 +1157,6 @@ async fn valid_exception(
     }
 }
 
-/// What a shipping notice vouches for: the order, its agent, address, amount
-/// and lines. A notice whose order changed since no longer matches.
 /// The order's lines, in line order.
 async fn lines_of(run: &StepRun, order_id: i64) -> Result<Vec<order_line::Model>, ServiceError> {
     Ok(order_line::Entity::find()
