@@ -7,18 +7,26 @@ use std::sync::Arc;
 use salesguard::testkit::{Server, World};
 use serde_json::json;
 
-/// Counts SQL statements on the read pool, to show that DataLoaders keep the
-/// number of statements independent of the page size.
-async fn statements_for(first: usize) -> usize {
+/// A server on SQLite that counts the statements on its write handle
+/// (`write`) or on its read handle.
+async fn counting_server(write: bool) -> (Server, Arc<AtomicUsize>) {
     let counter = Arc::new(AtomicUsize::new(0));
     let c2 = counter.clone();
     let s = Server::start_with(None, move |db| {
-        db.read.set_metric_callback(move |_| {
+        let handle = if write { &mut db.write } else { &mut db.read };
+        handle.set_metric_callback(move |_| {
             c2.fetch_add(1, Ordering::SeqCst);
         });
     })
     .await
     .expect("server");
+    (s, counter)
+}
+
+/// Counts SQL statements on the read pool, to show that DataLoaders keep the
+/// number of statements independent of the page size.
+async fn statements_for(first: usize) -> usize {
+    let (s, counter) = counting_server(false).await;
     let w = World::create(&s.base_url()).await.expect("world");
     for _ in 0..first {
         let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
@@ -62,15 +70,7 @@ async fn statements_per_request_do_not_grow_with_page_size() {
 /// Statements on the write handle for filing one order of `lines` lines,
 /// and the order's lines as the API reads them back.
 async fn statements_to_file(lines: usize) -> (usize, serde_json::Value) {
-    let counter = Arc::new(AtomicUsize::new(0));
-    let c2 = counter.clone();
-    let s = Server::start_with(None, move |db| {
-        db.write.set_metric_callback(move |_| {
-            c2.fetch_add(1, Ordering::SeqCst);
-        });
-    })
-    .await
-    .expect("server");
+    let (s, counter) = counting_server(true).await;
     let w = World::create(&s.base_url()).await.expect("world");
     let input = json!({
         "agentId": w.north.agent,
