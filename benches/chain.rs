@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
 use salesguard::testkit::chain::{self, STEPS};
+use salesguard::testkit::server::drop_pg_database;
 use salesguard::testkit::world::Team;
 use salesguard::testkit::{Client, Server, World};
 
@@ -569,26 +570,9 @@ fn run(
     if let (Some(admin), true) = (&pg, result.is_ok()) {
         let url = server.database_url.clone();
         drop(server);
-        client_rt.block_on(drop_database(admin, &url));
+        client_rt.block_on(drop_pg_database(admin, &url));
     }
     result
-}
-
-/// Drops the benchmark's PostgreSQL database (best effort).
-async fn drop_database(admin_url: &str, url: &str) {
-    use sea_orm::ConnectionTrait;
-    let Some((_, name)) = url.rsplit_once('/') else {
-        return;
-    };
-    if !name.starts_with("sg_test_") {
-        return;
-    }
-    if let Ok(conn) = sea_orm::Database::connect(admin_url).await {
-        let _ = conn
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-        conn.close().await.ok();
-    }
 }
 
 async fn bench(

@@ -1,5 +1,6 @@
 //! The HTTP server: GraphQL (POST), GraphiQL (GET, development mode),
 //! graphql-ws subscriptions, `/healthz` and `/readyz`.
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
@@ -16,6 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::auth::actor_from_token;
 use crate::config::Mode;
+use crate::graphql::documents::Documents;
 use crate::graphql::{self, AppSchema};
 
 /// The raw bearer token of the request (for sign-out).
@@ -25,6 +27,8 @@ pub struct BearerToken(pub String);
 struct Http {
     app: AppState,
     schema: AppSchema,
+    /// Parsed documents by text (`graphql::documents`).
+    documents: Arc<Documents>,
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -64,6 +68,7 @@ async fn graphql_post(State(h): State<Http>, headers: HeaderMap, req: GraphQLReq
             }
         }
     }
+    h.documents.prepare(&mut req);
     let req =
         graphql::loaders::attach(req, &h.app.db.read).data(crate::idempotency::OrderOut::default());
     GraphQLResponse::from(h.schema.execute(req).await).into_response()
@@ -135,7 +140,11 @@ async fn readyz(State(h): State<Http>) -> Response {
 pub fn router(app: AppState) -> Router {
     let schema = graphql::build(Some(app.clone()), app.settings.mode);
     let timeout = Duration::from_secs(app.settings.request_timeout_secs);
-    let h = Http { app, schema };
+    let h = Http {
+        app,
+        schema,
+        documents: Arc::default(),
+    };
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(ws))

@@ -54,17 +54,42 @@ pub async fn fresh_pg_database(admin_url: &str) -> anyhow::Result<String> {
 /// `url` with its database name replaced, its parameters (`sslmode`, a
 /// socket directory in `host`…) kept.
 fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
-    let (path, query) = match url.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (url, None),
-    };
-    let (base, _) = path
-        .rsplit_once('/')
-        .context("PostgreSQL URL has no database name")?;
+    let (base, _, query) = url_parts(url).context("PostgreSQL URL has no database name")?;
     Ok(match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
     })
+}
+
+/// A PostgreSQL URL as (what comes before the database name, the name,
+/// the parameters).
+fn url_parts(url: &str) -> Option<(&str, &str, Option<&str>)> {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (url, None),
+    };
+    let (base, name) = path.rsplit_once('/')?;
+    Some((base, name, query))
+}
+
+/// The database name in a PostgreSQL URL, without its parameters.
+pub fn database_name(url: &str) -> Option<&str> {
+    let (_, name, _) = url_parts(url)?;
+    (!name.is_empty()).then_some(name)
+}
+
+/// Drops a database made by `fresh_pg_database` (best effort: a database
+/// whose name is not one of those is left alone).
+pub async fn drop_pg_database(admin_url: &str, url: &str) {
+    let Some(name) = database_name(url).filter(|n| n.starts_with("sg_test_")) else {
+        return;
+    };
+    if let Ok(conn) = Database::connect(admin_url).await {
+        let _ = conn
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+        conn.close().await.ok();
+    }
 }
 
 fn rand_suffix() -> String {
@@ -184,6 +209,20 @@ mod tests {
             "postgres://u@h/x?host=/var/run/postgresql&sslmode=disable"
         );
         assert!(super::with_database("no-database", "x").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_database_name_leaves_out_the_url_parameters() -> anyhow::Result<()> {
+        use super::database_name;
+        let base = "postgres://postgres@127.0.0.1:5432/test";
+        assert_eq!(database_name(base), Some("test"));
+        let with_params = format!("{base}?sslmode=disable&options=-c%20a%3Db");
+        assert_eq!(database_name(&with_params), Some("test"));
+        let fresh = super::with_database(&with_params, "sg_test_1_2")?;
+        assert_eq!(database_name(&fresh), Some("sg_test_1_2"));
+        assert_eq!(database_name("postgres://postgres@127.0.0.1:5432/"), None);
+        assert_eq!(database_name("no-database"), None);
         Ok(())
     }
 }

@@ -697,3 +697,74 @@ async fn audit_step(
     .await
     .expect("no internal error")
 }
+
+// The server keeps each parsed document by its text
+// (`graphql::documents`): the same text sent again must still run the
+// operation and the variables of that request, and a text that does not
+// parse must be refused each time it is sent.
+e2e!(
+    a_document_sent_again_runs_the_operation_and_variables_of_each_request,
+    |s: Server, w: World| async move {
+        let http = reqwest::Client::new();
+        let token = w.management.token.clone().expect("a signed-in client");
+        let post = |body: Value| {
+            http.post(format!("{}/graphql", s.base_url()))
+                .bearer_auth(&token)
+                .json(&body)
+                .send()
+        };
+        let me = w
+            .management
+            .data("{ viewer { username } }", json!({}))
+            .await
+            .expect("viewer");
+        let name = me["viewer"]["username"].clone();
+        assert!(name.is_string(), "{me}");
+        let doc = "query Name { viewer { username } } \
+                   query Position($more: Boolean!) { viewer { position username @include(if: $more) } }";
+        for round in 0..3 {
+            let r: Value = post(json!({ "query": doc, "operationName": "Name" }))
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            assert_eq!(
+                r["data"],
+                json!({ "viewer": { "username": name } }),
+                "round {round}: {r}"
+            );
+            for more in [false, true] {
+                let r: Value = post(json!({
+                    "query": doc,
+                    "operationName": "Position",
+                    "variables": { "more": more },
+                }))
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+                let want = if more {
+                    json!({ "viewer": { "position": "MANAGEMENT", "username": name } })
+                } else {
+                    json!({ "viewer": { "position": "MANAGEMENT" } })
+                };
+                assert_eq!(r["data"], want, "round {round}, more = {more}: {r}");
+            }
+        }
+        for _ in 0..2 {
+            let r = w
+                .management
+                .raw("{ viewer { username }", json!({}))
+                .await
+                .expect("raw");
+            assert!(r["data"].is_null(), "{r}");
+            let message = r["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("expected"),
+                "a parse error, each time: {r}"
+            );
+        }
+    }
+);

@@ -1,4 +1,5 @@
 //! The GraphQL schema.
+pub mod documents;
 pub mod ids;
 pub mod loaders;
 pub mod metrics;

@@ -1220,9 +1220,11 @@ pub async fn notice_issue(
         Some(valid_exception(run, &order, order.total_fen - order.paid_fen).await?)
     };
     let after = advance(run, &order, step, from, vec![]).await?;
+    let content_hash = notice_content_hash(&order, &lines_of(run, order.id).await?, wid);
+    // The number last: from here to the commit, every other step that
+    // numbers a notice waits for this one (`numbering`).
     let number = next_number(&run.txn, &run.app, DocType::ShippingNotice, run.now).await?;
     let code = verification_code();
-    let content_hash = notice_content_hash(&order, &lines_of(run, order.id).await?, wid);
     let notice = shipping_notice::ActiveModel {
         number: Set(number.clone()),
         order_id: Set(order.id),
