@@ -54,7 +54,9 @@ threads=$((CLIENTS < 2 ? CLIENTS : 2))
 
 # CPU in clock ticks (1/100 s) of every PostgreSQL process, with the ended
 # backends they reaped, and of the whole machine (busy, all).
-pg_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '$2 == "(postgres)" { s += $14 + $15 + $16 + $17 } END { print s + 0 }'; }
+# (A process that ends between the glob and the read makes cat fail; the
+# others still count.)
+pg_ticks() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { s += $14 + $15 + $16 + $17 } END { print s + 0 }'; }
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 
 # pgbench_round R: runs pgbench, writes its output to $out/pgbench.R.txt and
