@@ -54,13 +54,10 @@ impl Documents {
         self.parsed.lock().ok()?.get(text).cloned()
     }
 
-    /// How many documents are kept.
-    pub fn len(&self) -> usize {
+    /// How many documents are kept (for the tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.parsed.lock().map(|p| p.len()).unwrap_or_default()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
