@@ -29,6 +29,9 @@ use salesguard::testkit::server::drop_pg_database;
 use salesguard::testkit::world::Team;
 use salesguard::testkit::{Client, Server, World};
 
+#[path = "support/wire.rs"]
+mod wire;
+
 /// Unit price of the one unit every chain sells.
 const PRICE: &str = "1999.00";
 /// Units of the product each fixture world has in stock.
@@ -55,12 +58,23 @@ struct Args {
     pg_url: String,
     warmup: usize,
     fields: Fields,
+    transport: TransportKind,
     profile: bool,
+}
+
+/// How the benchmark's clients speak HTTP: the lean client of `wire.rs`
+/// (default; one kept-alive connection per client) or the tests' reqwest
+/// client (`--transport reqwest`), to show what the load generator costs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TransportKind {
+    Wire,
+    Reqwest,
 }
 
 const USAGE: &str =
     "usage: cargo bench --bench chain -- [--backend sqlite|postgres] [--clients N] \
-[--chains M] [--pg-url URL] [--warmup K] [--fields full|light] [--profile]";
+[--chains M] [--pg-url URL] [--warmup K] [--fields full|light] [--transport wire|reqwest] \
+[--profile]";
 
 impl Args {
     /// Parses `--name value` and `--name=value`; ignores what it does not
@@ -76,6 +90,7 @@ impl Args {
                 .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".into()),
             warmup: 1,
             fields: Fields::Full,
+            transport: TransportKind::Wire,
             profile: false,
         };
         let mut it = std::env::args().skip(1);
@@ -86,7 +101,13 @@ impl Args {
             };
             let takes_value = matches!(
                 name.as_str(),
-                "--backend" | "--clients" | "--chains" | "--pg-url" | "--warmup" | "--fields"
+                "--backend"
+                    | "--clients"
+                    | "--chains"
+                    | "--pg-url"
+                    | "--warmup"
+                    | "--fields"
+                    | "--transport"
             );
             let value = if takes_value {
                 match inline {
@@ -119,6 +140,13 @@ impl Args {
                         "full" => Fields::Full,
                         "light" => Fields::Light,
                         other => bail!("unknown field set `{other}`\n{USAGE}"),
+                    }
+                }
+                "--transport" => {
+                    a.transport = match value.as_str() {
+                        "wire" => TransportKind::Wire,
+                        "reqwest" => TransportKind::Reqwest,
+                        other => bail!("unknown transport `{other}`\n{USAGE}"),
                     }
                 }
                 "--profile" => a.profile = true,
@@ -352,17 +380,56 @@ mod cpu {
 
 // ------------------------------------------------------------- the chain
 
-/// Runs one workflow mutation that must succeed; returns the order after it.
-async fn mutate(c: &Client, mutation: &str, input: Value, fields: Fields) -> anyhow::Result<Value> {
-    if fields == Fields::Full {
-        return chain::ok(c, mutation, input).await;
+/// A client task's way to the server: its own kept-alive connection
+/// (`wire`), or the actor's reqwest client.
+enum Transport {
+    Wire(wire::Conn),
+    Reqwest,
+}
+
+impl Transport {
+    fn new(kind: TransportKind, base: &str) -> anyhow::Result<Transport> {
+        Ok(match kind {
+            TransportKind::Wire => Transport::Wire(wire::Conn::new(base)?),
+            TransportKind::Reqwest => Transport::Reqwest,
+        })
     }
-    let q = format!(
-        "mutation($input:{}!){{{mutation}(input:$input){{salesOrder{{{LIGHT_FIELDS}}} userErrors{{field message code}}}}}}",
+}
+
+/// The text of `mutation` asking for `fields` of the order.
+fn mutation_text(mutation: &str, fields: Fields) -> String {
+    let order_fields = match fields {
+        Fields::Full => chain::ORDER_FIELDS,
+        Fields::Light => LIGHT_FIELDS,
+    };
+    format!(
+        "mutation($input:{}!){{{mutation}(input:$input){{salesOrder{{{order_fields}}} userErrors{{field message code}}}}}}",
         chain::input_type(mutation)
-    );
-    let d = c.data(&q, json!({ "input": input })).await?;
-    let p = &d[mutation];
+    )
+}
+
+/// Runs one workflow mutation as `c`'s user that must succeed; returns the
+/// order after it.
+async fn mutate(
+    t: &mut Transport,
+    c: &Client,
+    mutation: &str,
+    input: Value,
+    fields: Fields,
+) -> anyhow::Result<Value> {
+    let q = mutation_text(mutation, fields);
+    let variables = json!({ "input": input });
+    let body = match t {
+        Transport::Reqwest => c.raw(&q, variables).await?,
+        Transport::Wire(conn) => {
+            let req = serde_json::to_vec(&json!({ "query": q, "variables": variables }))?;
+            conn.graphql(c.token.as_deref(), &req).await?
+        }
+    };
+    if let Some(errs) = body.get("errors") {
+        bail!("GraphQL errors: {errs}");
+    }
+    let p = &body["data"][mutation];
     let errs = &p["userErrors"];
     if errs.as_array().is_some_and(|a| !a.is_empty()) || p["salesOrder"].is_null() {
         bail!("{mutation} refused: {errs}");
@@ -375,38 +442,35 @@ async fn mutate(c: &Client, mutation: &str, input: Value, fields: Fields) -> any
 /// `on_step(i)` runs after each mutation (for per-step statement counts).
 async fn walk_chain(
     w: &World,
+    t: &mut Transport,
     fields: Fields,
     timings: &mut [Vec<Duration>],
     mut on_step: impl FnMut(usize),
 ) -> anyhow::Result<()> {
     let team: &Team = &w.north;
-    let t = Instant::now();
-    let mut order = match fields {
-        Fields::Full => w.file_order(team, 1, PRICE).await,
-        Fields::Light => {
-            mutate(
-                &team.sales,
-                "salesOrderCreate",
-                json!({
-                    "agentId": team.agent,
-                    "lines": [{"productId": w.product, "quantity": 1, "unitPrice": PRICE}],
-                    "paymentTermsDays": 30,
-                }),
-                fields,
-            )
-            .await
-        }
-    }
+    let start = Instant::now();
+    let mut order = mutate(
+        t,
+        &team.sales,
+        "salesOrderCreate",
+        json!({
+            "agentId": team.agent,
+            "lines": [{"productId": w.product, "quantity": 1, "unitPrice": PRICE}],
+            "paymentTermsDays": 30,
+        }),
+        fields,
+    )
+    .await
     .context("salesOrderCreate")?;
-    timings[0].push(t.elapsed());
+    timings[0].push(start.elapsed());
     on_step(0);
     for (i, step) in STEPS.iter().enumerate() {
         let (who, input) = w.actor_and_input(team, step, &order);
-        let t = Instant::now();
-        order = mutate(&who, step, input, fields)
+        let start = Instant::now();
+        order = mutate(t, &who, step, input, fields)
             .await
             .with_context(|| format!("{step} of order {}", order["number"]))?;
-        timings[i + 1].push(t.elapsed());
+        timings[i + 1].push(start.elapsed());
         on_step(i + 1);
     }
     if order["status"] != "ARCHIVED" {
@@ -603,7 +667,8 @@ async fn bench(
     let mut solo_timings = new_timings();
     if args.warmup > 0 {
         let mut last = stats.snap();
-        walk_chain(&worlds[0], args.fields, &mut solo_timings, |_| {
+        let mut t = Transport::new(args.transport, &base)?;
+        walk_chain(&worlds[0], &mut t, args.fields, &mut solo_timings, |_| {
             let now = stats.snap();
             solo_steps.push(now.since(last));
             last = now;
@@ -614,10 +679,11 @@ async fn bench(
         for (i, w) in worlds.iter().enumerate() {
             let runs = if i == 0 { args.warmup - 1 } else { args.warmup };
             let (w, fields) = (w.clone(), args.fields);
+            let mut conn = Transport::new(args.transport, &base)?;
             tasks.push(tokio::spawn(async move {
                 let mut t = new_timings();
                 for _ in 0..runs {
-                    walk_chain(&w, fields, &mut t, |_| {}).await?;
+                    walk_chain(&w, &mut conn, fields, &mut t, |_| {}).await?;
                 }
                 Ok::<_, anyhow::Error>(())
             }));
@@ -635,10 +701,11 @@ async fn bench(
     for (i, w) in worlds.iter().enumerate() {
         let share = args.chains / args.clients + usize::from(i < args.chains % args.clients);
         let (w, fields) = (w.clone(), args.fields);
+        let mut conn = Transport::new(args.transport, &base)?;
         tasks.push(tokio::spawn(async move {
             let mut t = new_timings();
             for _ in 0..share {
-                walk_chain(&w, fields, &mut t, |_| {})
+                walk_chain(&w, &mut conn, fields, &mut t, |_| {})
                     .await
                     .with_context(|| format!("client {i}"))?;
             }
@@ -685,6 +752,13 @@ async fn bench(
          their own), {} CPUs",
         args.clients,
         std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "HTTP client      {}",
+        match args.transport {
+            TransportKind::Wire => "lean (benches/support/wire.rs, one kept-alive connection each)",
+            TransportKind::Reqwest => "reqwest (the tests' client)",
+        }
     );
     println!(
         "payload fields   {}",
@@ -775,10 +849,14 @@ async fn bench(
 
     println!();
     println!(
-        "RESULT backend={backend_name} clients={} chains={chains} mutations={mutations} \
+        "RESULT backend={backend_name} transport={} clients={} chains={chains} mutations={mutations} \
          wall_s={secs:.3} chains_per_s={chains_per_s:.2} mutations_per_s={mutations_per_s:.1} \
          p50_ms={:.2} p99_ms={:.2} max_ms={:.2} sql_per_mutation={:.1} cpu_ms={:.3} cpu_server_ms={:.3} \
          cpu_pg_ms={:.3} cpu_client_ms={:.3}",
+        match args.transport {
+            TransportKind::Wire => "wire",
+            TransportKind::Reqwest => "reqwest",
+        },
         args.clients,
         ms(p50),
         ms(p99),
