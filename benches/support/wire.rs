@@ -91,7 +91,10 @@ async fn exchange(
     request: &[u8],
     buf: &mut Vec<u8>,
 ) -> anyhow::Result<(bool, Value)> {
-    stream.write_all(request).await.context("sending the request")?;
+    stream
+        .write_all(request)
+        .await
+        .context("sending the request")?;
     buf.clear();
     // The head.
     let (head_len, status, length, chunked, close) = loop {

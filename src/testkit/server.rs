@@ -123,12 +123,20 @@ impl Server {
                 (url, Some(dir))
             }
         };
+        let defaults = Settings::default();
         let settings = Settings {
             database_url: url.clone(),
             bind: "127.0.0.1:0".into(),
             // A test that wants the copy on disk gives it a directory.
             worker_copy_dir: String::new(),
-            ..Settings::default()
+            // The pool's size, as the server reads it (a benchmark compares
+            // sizes with `SALESGUARD_DB_MAX_CONNECTIONS=8`).
+            db_max_connections: std::env::var("SALESGUARD_DB_MAX_CONNECTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(defaults.db_max_connections),
+            ..defaults
         };
         let mut db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
