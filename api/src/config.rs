@@ -218,7 +218,7 @@ const KEYS: &[&str] = &[
 /// server (in the default setup, and on the benchmark's machine): more
 /// connections than that only spread the same work over more backend
 /// processes. Measured on 2 CPUs with 8 clients (`benches/chain.rs`):
-/// 8 connections gave 8–20% more mutations per second than 16, and 4
+/// 8 connections gave 7–20% more mutations per second than 16, and 4
 /// fewer (a step holds its connection between its statements).
 pub fn default_pool_size() -> u32 {
     pool_size_for(std::thread::available_parallelism().map_or(2, |n| n.get()))
