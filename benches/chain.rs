@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
 use salesguard::testkit::chain::{self, STEPS};
+use salesguard::testkit::client::data_of;
 use salesguard::testkit::server::drop_pg_database;
 use salesguard::testkit::world::Team;
 use salesguard::testkit::{Client, Server, World};
@@ -69,6 +70,15 @@ struct Args {
 enum TransportKind {
     Wire,
     Reqwest,
+}
+
+impl TransportKind {
+    fn name(self) -> &'static str {
+        match self {
+            TransportKind::Wire => "wire",
+            TransportKind::Reqwest => "reqwest",
+        }
+    }
 }
 
 const USAGE: &str =
@@ -396,18 +406,6 @@ impl Transport {
     }
 }
 
-/// The text of `mutation` asking for `fields` of the order.
-fn mutation_text(mutation: &str, fields: Fields) -> String {
-    let order_fields = match fields {
-        Fields::Full => chain::ORDER_FIELDS,
-        Fields::Light => LIGHT_FIELDS,
-    };
-    format!(
-        "mutation($input:{}!){{{mutation}(input:$input){{salesOrder{{{order_fields}}} userErrors{{field message code}}}}}}",
-        chain::input_type(mutation)
-    )
-}
-
 /// Runs one workflow mutation as `c`'s user that must succeed; returns the
 /// order after it.
 async fn mutate(
@@ -417,7 +415,11 @@ async fn mutate(
     input: Value,
     fields: Fields,
 ) -> anyhow::Result<Value> {
-    let q = mutation_text(mutation, fields);
+    let order_fields = match fields {
+        Fields::Full => chain::ORDER_FIELDS,
+        Fields::Light => LIGHT_FIELDS,
+    };
+    let q = chain::step_text(mutation, order_fields);
     let variables = json!({ "input": input });
     let body = match t {
         Transport::Reqwest => c.raw(&q, variables).await?,
@@ -426,15 +428,7 @@ async fn mutate(
             conn.graphql(c.token.as_deref(), &req).await?
         }
     };
-    if let Some(errs) = body.get("errors") {
-        bail!("GraphQL errors: {errs}");
-    }
-    let p = &body["data"][mutation];
-    let errs = &p["userErrors"];
-    if errs.as_array().is_some_and(|a| !a.is_empty()) || p["salesOrder"].is_null() {
-        bail!("{mutation} refused: {errs}");
-    }
-    Ok(p["salesOrder"].clone())
+    chain::order_of(mutation, &data_of(body)?[mutation])
 }
 
 /// Files an order of one unit and walks it through every step to ARCHIVED.
@@ -853,10 +847,7 @@ async fn bench(
          wall_s={secs:.3} chains_per_s={chains_per_s:.2} mutations_per_s={mutations_per_s:.1} \
          p50_ms={:.2} p99_ms={:.2} max_ms={:.2} sql_per_mutation={:.1} cpu_ms={:.3} cpu_server_ms={:.3} \
          cpu_pg_ms={:.3} cpu_client_ms={:.3}",
-        match args.transport {
-            TransportKind::Wire => "wire",
-            TransportKind::Reqwest => "reqwest",
-        },
+        args.transport.name(),
         args.clients,
         ms(p50),
         ms(p99),

@@ -120,9 +120,11 @@ async fn exchange(
             }
         }
     };
-    // The body.
-    let body: Vec<u8> = if chunked {
-        read_chunked(stream, buf, head_len).await?
+    // The body, parsed where it was read (a chunked one is joined first).
+    let joined;
+    let body: &[u8] = if chunked {
+        joined = read_chunked(stream, buf, head_len).await?;
+        &joined
     } else {
         let n = length.ok_or_else(|| anyhow!("a response with no length"))?;
         if n > MAX_RESPONSE {
@@ -131,9 +133,9 @@ async fn exchange(
         while buf.len() < head_len + n {
             read_more(stream, buf).await?;
         }
-        buf[head_len..head_len + n].to_vec()
+        &buf[head_len..head_len + n]
     };
-    let value: Value = serde_json::from_slice(&body).context("the response is not JSON")?;
+    let value: Value = serde_json::from_slice(body).context("the response is not JSON")?;
     if status != 200 {
         bail!("HTTP {status}: {value}");
     }

@@ -35,25 +35,39 @@ pub fn input_type(mutation: &str) -> &'static str {
     }
 }
 
+/// The text of workflow mutation `mutation` asking for `order_fields` of
+/// the order and the user errors.
+pub fn step_text(mutation: &str, order_fields: &str) -> String {
+    format!(
+        "mutation($input:{}!){{{mutation}(input:$input){{salesOrder{{{order_fields}}} userErrors{{field message code}}}}}}",
+        input_type(mutation)
+    )
+}
+
 /// Runs a workflow mutation and returns its payload
 /// (`{salesOrder, userErrors}`).
 pub async fn step(c: &Client, mutation: &str, input: Value) -> anyhow::Result<Value> {
-    let q = format!(
-        "mutation($input:{}!){{{mutation}(input:$input){{salesOrder{{{ORDER_FIELDS}}} userErrors{{field message code}}}}}}",
-        input_type(mutation)
-    );
-    let d = c.data(&q, json!({ "input": input })).await?;
+    let d = c
+        .data(
+            &step_text(mutation, ORDER_FIELDS),
+            json!({ "input": input }),
+        )
+        .await?;
     Ok(d[mutation].clone())
+}
+
+/// The order of a step's payload, or an error if the step was refused.
+pub fn order_of(mutation: &str, payload: &Value) -> anyhow::Result<Value> {
+    let errs = &payload["userErrors"];
+    if errs.as_array().is_some_and(|a| !a.is_empty()) || payload["salesOrder"].is_null() {
+        bail!("{mutation} refused: {errs}");
+    }
+    Ok(payload["salesOrder"].clone())
 }
 
 /// Runs a step that must succeed; returns the order after it.
 pub async fn ok(c: &Client, mutation: &str, input: Value) -> anyhow::Result<Value> {
-    let p = step(c, mutation, input).await?;
-    let errs = &p["userErrors"];
-    if errs.as_array().is_some_and(|a| !a.is_empty()) || p["salesOrder"].is_null() {
-        bail!("{mutation} refused: {errs}");
-    }
-    Ok(p["salesOrder"].clone())
+    order_of(mutation, &step(c, mutation, input).await?)
 }
 
 /// The code of the single user error of a refused step.

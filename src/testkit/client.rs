@@ -45,13 +45,7 @@ impl Client {
 
     /// `data`, or an error if the response has GraphQL errors.
     pub async fn data(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let body = self.raw(query, variables).await?;
-        if let Some(errs) = body.get("errors") {
-            bail!("GraphQL errors: {errs}");
-        }
-        body.get("data")
-            .cloned()
-            .ok_or_else(|| anyhow!("no data in {body}"))
+        data_of(self.raw(query, variables).await?)
     }
 
     /// Signs in and returns a client carrying the token.
@@ -66,5 +60,17 @@ impl Client {
             .as_str()
             .ok_or_else(|| anyhow!("login of {username} failed: {d}"))?;
         Ok(self.with_token(token))
+    }
+}
+
+/// The `data` of a whole GraphQL response, or an error if it has GraphQL
+/// errors.
+pub fn data_of(mut body: Value) -> anyhow::Result<Value> {
+    if let Some(errs) = body.get("errors") {
+        bail!("GraphQL errors: {errs}");
+    }
+    match body.get_mut("data") {
+        Some(d) => Ok(d.take()),
+        None => bail!("no data in {body}"),
     }
 }
