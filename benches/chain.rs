@@ -9,13 +9,15 @@
 //!
 //! ```text
 //! cargo bench --bench chain -- --backend sqlite|postgres --clients 8 --chains 400
-//!     [--pg-url URL] [--warmup K] [--fields full|light] [--profile]
+//!     [--pg-url URL] [--warmup K] [--fields full|light] [--profile] [--no-kept]
 //! ```
 //!
 //! `--fields light` asks each mutation for the few fields the next step needs
 //! instead of the whole order (`chain::ORDER_FIELDS`), to show what resolving
 //! the payload costs. `--profile` adds a table of SQL statements by kind and
 //! a few baselines (an empty request, an authenticated one, an empty commit).
+//! `--no-kept` makes every step read its order from the database (the server
+//! keeps no step's load, `step_cache`), to show what keeping them saves.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,6 +63,8 @@ struct Args {
     fields: Fields,
     transport: TransportKind,
     profile: bool,
+    /// The server keeps no step's load (`step_cache`).
+    no_kept: bool,
 }
 
 /// How the benchmark's clients speak HTTP: the lean client of `wire.rs`
@@ -84,7 +88,7 @@ impl TransportKind {
 const USAGE: &str =
     "usage: cargo bench --bench chain -- [--backend sqlite|postgres] [--clients N] \
 [--chains M] [--pg-url URL] [--warmup K] [--fields full|light] [--transport wire|reqwest] \
-[--profile]";
+[--profile] [--no-kept]";
 
 impl Args {
     /// Parses `--name value` and `--name=value`; ignores what it does not
@@ -102,6 +106,7 @@ impl Args {
             fields: Fields::Full,
             transport: TransportKind::Wire,
             profile: false,
+            no_kept: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -160,6 +165,7 @@ impl Args {
                     }
                 }
                 "--profile" => a.profile = true,
+                "--no-kept" => a.no_kept = true,
                 "--help" | "-h" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -604,6 +610,9 @@ fn run(
             db.write.set_metric_callback(move |i| sw.record(true, i));
         }))
         .with_context(|| format!("cannot start the server on {backend_name}"))?;
+    if args.no_kept {
+        server.app.step_cache.set_capacity(0);
+    }
     // Experiments: statements run on the fresh database before the clients
     // start (e.g. dropping an index to see what it costs), `;`-separated.
     if let Ok(sql) = std::env::var("BENCH_SQL") {
@@ -843,11 +852,12 @@ async fn bench(
 
     println!();
     println!(
-        "RESULT backend={backend_name} transport={} clients={} chains={chains} mutations={mutations} \
+        "RESULT backend={backend_name} transport={} kept={} clients={} chains={chains} mutations={mutations} \
          wall_s={secs:.3} chains_per_s={chains_per_s:.2} mutations_per_s={mutations_per_s:.1} \
          p50_ms={:.2} p99_ms={:.2} max_ms={:.2} sql_per_mutation={:.1} cpu_ms={:.3} cpu_server_ms={:.3} \
          cpu_pg_ms={:.3} cpu_client_ms={:.3}",
         args.transport.name(),
+        !args.no_kept,
         args.clients,
         ms(p50),
         ms(p99),

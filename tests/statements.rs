@@ -125,3 +125,46 @@ async fn filing_an_order_takes_as_many_statements_for_many_lines_as_for_one() {
     assert_eq!(got, want);
     assert_eq!(order["total"], "2100.00");
 }
+
+/// Statements on the write handle for approving the contract of a submitted
+/// order, and the order as the approval answers it.
+async fn statements_to_approve(
+    s: &salesguard::testkit::Server,
+    w: &World,
+    counter: &AtomicUsize,
+    kept: bool,
+) -> (usize, serde_json::Value) {
+    let o = w.file_order(&w.north, 1, "10.00").await.expect("file");
+    let o = w
+        .advance_to(&w.north, o, "contractSubmit")
+        .await
+        .expect("submit");
+    if !kept {
+        s.app.step_cache.clear();
+    }
+    let before = counter.load(Ordering::SeqCst);
+    let approved = salesguard::testkit::chain::ok(
+        &w.north.supervisor,
+        "contractApprove",
+        json!({"orderId": o["id"]}),
+    )
+    .await
+    .expect("approve");
+    (counter.load(Ordering::SeqCst) - before, approved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_after_a_single_statement_step_of_its_order_skips_the_read() {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let (s, counter) = counting_server(true).await;
+    let w = World::create(&s.base_url()).await.expect("world");
+    let (read, from_db) = statements_to_approve(&s, &w, &counter, false).await;
+    let (kept, from_kept) = statements_to_approve(&s, &w, &counter, true).await;
+    // The submission left what the approval reads: the order, its contract,
+    // its audit head and the directory's version (`step_cache`).
+    assert_eq!(kept + 1, read, "kept: {kept} statements, read: {read}");
+    for field in ["status", "version", "total", "balanceDue"] {
+        assert_eq!(from_kept[field], from_db[field], "{field}");
+    }
+    assert_eq!(from_kept["status"], "APPROVED");
+}

@@ -22,6 +22,8 @@ pub struct Inner {
     /// Who is responsible for which region, for the steps' copies.
     pub directory: crate::directory::DirectoryCache,
     pub actors: crate::cache::ActorCache,
+    /// What the last step of each order left (`step_cache`).
+    pub step_cache: crate::step_cache::StepCache,
     pub logins: crate::cache::LoginThrottle,
 }
 
@@ -44,6 +46,7 @@ impl AppState {
             regions: Default::default(),
             directory: Default::default(),
             actors: Default::default(),
+            step_cache: Default::default(),
             logins: Default::default(),
         })))
     }

@@ -21,12 +21,15 @@ use sea_orm::{
     EntityTrait, FromQueryResult, Iden, Iterable, Statement, Value,
 };
 
-use salesguard_entities::model::{notification, sales_order};
+use salesguard_entities::model::{
+    contract, invoice, notification, sales_order, shipment, shipping_notice,
+};
 
 use crate::audit::{self, Entry, GENESIS};
 use crate::db::StepConn;
 use crate::error::{user_err, ServiceError, UserErrorCode};
 use crate::idempotency::StepRun;
+use crate::step_cache::{self, Doc};
 
 /// The head of one audit stream as this transaction sees it.
 struct Head {
@@ -66,6 +69,9 @@ pub struct Deferred {
     notes: Vec<Note>,
     rows: Vec<RowUpdate>,
     inserts: Vec<RowInsert>,
+    /// The directory's version must be at most this (a step that started
+    /// from a kept load: its copies go to the people of that version).
+    directory_at_most: Option<i64>,
 }
 
 /// An update of one row that must hit it: an order at the version read
@@ -173,6 +179,62 @@ impl Deferred {
             && self.notes.is_empty()
             && self.rows.is_empty()
             && self.inserts.is_empty()
+    }
+
+    /// Guards the write on the directory: it misses when the directory moved
+    /// past `version` (the version of the people the step copies in).
+    pub fn guard_directory(&mut self, version: i64) {
+        self.directory_at_most = Some(version);
+    }
+
+    /// What a step that read `read` leaves with these writes and the order
+    /// as it wrote it (`order`): what the next step of the order would read
+    /// (`step_cache`). `None` when a write of one of the order's documents
+    /// is not followed (an insert, a move by an amount, a row not read).
+    pub fn left(
+        &self,
+        read: &step_cache::Loaded,
+        order: &sales_order::Model,
+        stream: &str,
+    ) -> Option<step_cache::Loaded> {
+        let doc = |table: &str| -> Option<Option<Doc>> {
+            Some(if table == contract::Entity.table_name() {
+                Some(Doc::Contract)
+            } else if table == shipping_notice::Entity.table_name() {
+                Some(Doc::Notice)
+            } else if table == invoice::Entity.table_name() {
+                Some(Doc::Invoice)
+            } else if table == shipment::Entity.table_name() {
+                Some(Doc::Shipment)
+            } else if table == sales_order::Entity.table_name() {
+                // The order itself: as the step wrote it.
+                return None;
+            } else {
+                None
+            })
+        };
+        if self
+            .inserts
+            .iter()
+            .any(|r| doc(&r.table).is_none_or(|d| d.is_some()))
+        {
+            return None;
+        }
+        let mut next = read.clone();
+        next.order = order.clone();
+        for u in &self.rows {
+            match doc(&u.table) {
+                // Only the order read, moved on once.
+                None if u.id == read.order.id && order.version == read.order.version + 1 => {}
+                None => return None,
+                Some(None) => {}
+                Some(Some(_)) if !u.adds.is_empty() => return None,
+                Some(Some(d)) => next = next.with_update(d, u.id, &u.cols)?,
+            }
+        }
+        let head = self.heads.get(stream)?;
+        next.head = (head.seq > 0).then(|| (head.seq, head.hash.clone()));
+        Some(next)
     }
 }
 
@@ -330,6 +392,8 @@ fn notes_sql(s: &mut Sql, notes: &[Note]) -> String {
 /// there are none).
 struct Parts {
     guarded: Vec<String>,
+    /// Reads that must find their row (the directory's version).
+    checks: Vec<String>,
     inserts: Vec<String>,
     records: Option<String>,
     notes: Option<String>,
@@ -343,8 +407,19 @@ impl Deferred {
                 guarded.push(head_sql(s, stream, h));
             }
         }
+        let checks = self
+            .directory_at_most
+            .map(|v| {
+                format!(
+                    "SELECT 1 AS sg_guard FROM directory_version WHERE id = 1 AND version <= {}",
+                    s.p(v)
+                )
+            })
+            .into_iter()
+            .collect();
         Parts {
             guarded,
+            checks,
             inserts: self.inserts.iter().map(|r| row_insert_sql(s, r)).collect(),
             records: (!self.records.is_empty()).then(|| records_sql(s, &self.records)),
             notes: (!self.notes.is_empty()).then(|| notes_sql(s, &self.notes)),
@@ -435,7 +510,7 @@ impl Deferred {
         let pg = db.get_database_backend() == DbBackend::Postgres;
         let mut s = Sql::new(pg);
         let parts = self.parts(&mut s);
-        let expected = parts.guarded.len() as i64;
+        let expected = (parts.guarded.len() + parts.checks.len()) as i64;
         s.text = if pg {
             pg_text(parts, single.then_some(expected))
         } else {
@@ -483,6 +558,10 @@ fn pg_text(parts: Parts, single: Option<i64>) -> String {
         ctes.push(format!("g{i} AS ({q} RETURNING 1)"));
         counts.push(format!("(SELECT count(*) FROM g{i})"));
     }
+    for (i, q) in parts.checks.iter().enumerate() {
+        ctes.push(format!("c{i} AS ({q})"));
+        counts.push(format!("(SELECT count(*) FROM c{i})"));
+    }
     for (i, q) in parts.inserts.iter().enumerate() {
         ctes.push(format!("i{i} AS ({q})"));
     }
@@ -519,6 +598,7 @@ fn sqlite_text(parts: Parts) -> String {
         .into_iter()
         .map(|q| format!("{q} RETURNING 1 AS sg_guard"))
         .collect();
+    out.extend(parts.checks);
     out.extend(parts.inserts);
     out.extend(parts.records);
     out.extend(parts.notes);

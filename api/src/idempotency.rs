@@ -33,6 +33,11 @@ pub struct StepRun {
     /// request did not name it and the step found it (a shipment names its
     /// notice, and the notice its order).
     pub entity: Option<(&'static str, i64)>,
+    /// The step may start from what the order's last step left in this
+    /// process (`step_cache`): a single-statement step, on its first try.
+    pub may_use_kept: bool,
+    /// The order as the step wrote it (`workflow::advance`).
+    pub order_after: Option<sales_order::Model>,
     /// The step's place in a group commit (SQLite). After `txn`: a step
     /// dropped half-way queues its rollback before it lets the next run.
     member: Option<crate::group_commit::Member>,
@@ -108,8 +113,29 @@ impl StepRun {
             order_ctx: None,
             order_out,
             entity: None,
+            may_use_kept: false,
+            order_after: None,
             member,
         }
+    }
+
+    /// The order this step worked on, if it read one.
+    fn order_id(&self) -> Option<i64> {
+        self.order_ctx.as_ref().map(|c| c.order_id)
+    }
+
+    /// Whether the step started from a kept load (`step_cache`).
+    fn started_from_kept(&self) -> bool {
+        self.order_ctx.as_ref().is_some_and(|c| c.kept)
+    }
+
+    /// What the next step of the order would read after this one, if this
+    /// step's writes are all known (`Deferred::left`).
+    fn left(&self) -> Option<crate::step_cache::Loaded> {
+        let ctx = self.order_ctx.as_ref()?;
+        let after = self.order_after.as_ref().filter(|o| o.id == ctx.order_id)?;
+        let stream = crate::audit::stream_for(crate::services::workflow::ORDER, ctx.order_id);
+        self.deferred.left(&ctx.read, after, &stream)
     }
 
     /// Commits the step (`keep`) or rolls it back; see `db::finish_step`.
@@ -188,7 +214,8 @@ fn save_response<T: Serialize>(
     Ok(())
 }
 
-/// Runs `f` in one write transaction. Returns the business result (or the
+/// Runs `f` in one write transaction (twice when its first try started from
+/// a kept load and failed: see `step_cache`). Returns the business result (or the
 /// expected failure), or an unexpected error.
 pub async fn run<I, T, F>(
     app: &AppState,
@@ -199,7 +226,7 @@ pub async fn run<I, T, F>(
 where
     I: Serialize,
     T: Serialize + DeserializeOwned + Send,
-    F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
+    F: for<'r> Fn(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
 {
     let hash = request_hash(req.operation, req.input);
     if let Some(out) = &req.order_out {
@@ -217,49 +244,77 @@ where
             return Ok(prev);
         }
     }
-    let (conn, member) = if req.single_statement && app.db.backend() == DbBackend::Postgres {
-        (crate::db::StepConn::Single(app.db.write.clone()), None)
-    } else {
-        let (txn, member) = app.db.begin_step().await?;
-        (crate::db::StepConn::Txn(txn), member)
-    };
-    let mut step = StepRun::new(app, actor, conn, member, req.order_out.clone());
-    let outcome = match f(&mut step).await {
-        Ok(v) => match req.idempotency_key {
-            Some(key) => save_response(&mut step, key, req.operation, &hash, &v),
-            None => Ok(()),
-        }
-        .map(|()| v),
-        Err(e) => Err(e),
-    };
-    let outcome = match outcome {
-        Ok(v) => step.flush().await.map(|()| v),
-        Err(e) => Err(e),
-    };
-    let notes = std::mem::take(&mut step.notes);
-    let found;
-    let failure = match outcome {
-        Ok(value) => {
-            if let Err(e) = step.finish(true).await {
+    // A step that started from a kept load and failed runs once more from
+    // the database: no refusal is decided on what this process remembered.
+    let mut may_use_kept = req.single_statement;
+    let (failure, found) = loop {
+        let (conn, member) = if req.single_statement && app.db.backend() == DbBackend::Postgres {
+            (crate::db::StepConn::Single(app.db.write.clone()), None)
+        } else {
+            let (txn, member) = app.db.begin_step().await?;
+            (crate::db::StepConn::Txn(txn), member)
+        };
+        let mut step = StepRun::new(app, actor, conn, member, req.order_out.clone());
+        step.may_use_kept = may_use_kept;
+        let outcome = match f(&mut step).await {
+            Ok(v) => match req.idempotency_key {
+                Some(key) => save_response(&mut step, key, req.operation, &hash, &v),
+                None => Ok(()),
+            }
+            .map(|()| v),
+            Err(e) => Err(e),
+        };
+        // What the next step of the order would read: only a
+        // single-statement step's writes are all known here.
+        let left = match &outcome {
+            Ok(_) if req.single_statement => step.left(),
+            _ => None,
+        };
+        let outcome = match outcome {
+            Ok(v) => step.flush().await.map(|()| v),
+            Err(e) => Err(e),
+        };
+        let notes = std::mem::take(&mut step.notes);
+        let touched = step.order_id().or(req.entity.map(|(_, id)| id));
+        match outcome {
+            Ok(value) => {
+                if let Err(e) = step.finish(true).await {
+                    if let Some(out) = &req.order_out {
+                        out.clear();
+                    }
+                    if let Some(id) = touched {
+                        app.step_cache.forget(id);
+                    }
+                    return Err(e.into());
+                }
+                match (left, touched) {
+                    (Some(l), _) => app.step_cache.put(l),
+                    (None, Some(id)) => app.step_cache.forget(id),
+                    (None, None) => {}
+                }
+                for n in notes {
+                    app.hub.publish(n);
+                }
+                return Ok(Ok(value));
+            }
+            Err(e) => {
                 if let Some(out) = &req.order_out {
                     out.clear();
                 }
-                return Err(e.into());
+                if let Some(id) = touched {
+                    app.step_cache.forget(id);
+                }
+                let again = step.started_from_kept() && matches!(e, ServiceError::User(_));
+                let found = step.entity;
+                if let Err(err) = step.finish(false).await {
+                    tracing::warn!(error = %err, "rolling back a failed step");
+                }
+                if again {
+                    may_use_kept = false;
+                    continue;
+                }
+                break (e, found);
             }
-            for n in notes {
-                app.hub.publish(n);
-            }
-            return Ok(Ok(value));
-        }
-        Err(e) => {
-            if let Some(out) = &req.order_out {
-                out.clear();
-            }
-            found = step.entity;
-            if let Err(err) = step.finish(false).await {
-                tracing::warn!(error = %err, "rolling back a failed step");
-            }
-            e
         }
     };
     // The change was rolled back. A concurrent request with the same key may

@@ -23,6 +23,7 @@ pub mod reports;
 pub mod risk;
 pub mod risk_feed;
 pub mod services;
+pub mod step_cache;
 
 pub use app::AppState;
 pub use config::Settings;

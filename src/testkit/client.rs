@@ -25,6 +25,14 @@ impl Client {
         }
     }
 
+    /// The same client (and token) talking to the server at `base`.
+    pub fn on(&self, base: &str) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// The whole GraphQL response (`data` and `errors`).
     pub async fn raw(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
         let mut req = self

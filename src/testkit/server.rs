@@ -158,6 +158,27 @@ impl Server {
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap admin: {e:?}"))?;
         txn.commit().await?;
+        Server::serve(app, url, dir).await
+    }
+
+    /// A second API process on this server's database, with its own pools
+    /// and caches, as a deployment with several API processes has. Keep
+    /// this server up while it runs (it owns a SQLite file's directory).
+    pub async fn beside(&self) -> anyhow::Result<Server> {
+        let settings = Settings {
+            database_url: self.database_url.clone(),
+            ..self.app.settings.clone()
+        };
+        let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
+        let app = AppState::new(db, settings)?;
+        Server::serve(app, self.database_url.clone(), None).await
+    }
+
+    async fn serve(
+        app: AppState,
+        url: String,
+        dir: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Server> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -83,7 +83,35 @@ pub async fn create_user(
     admin.login(username, PASSWORD).await
 }
 
+impl Team {
+    /// The same people, talking to the server at `base`.
+    pub fn on(&self, base: &str) -> Team {
+        Team {
+            sales: self.sales.on(base),
+            assistant: self.assistant.on(base),
+            supervisor: self.supervisor.on(base),
+            ..self.clone()
+        }
+    }
+}
+
 impl World {
+    /// The same people, talking to the server at `base` (another API
+    /// process on the same database, `Server::beside`).
+    pub fn on(&self, base: &str) -> World {
+        World {
+            base: base.trim_end_matches('/').to_owned(),
+            admin: self.admin.on(base),
+            north: self.north.on(base),
+            south: self.south.on(base),
+            finance: self.finance.on(base),
+            warehouse_keeper: self.warehouse_keeper.on(base),
+            management: self.management.on(base),
+            analyst_north: self.analyst_north.on(base),
+            ..self.clone()
+        }
+    }
+
     pub async fn create(base: &str) -> anyhow::Result<World> {
         World::create_named(base, "").await
     }

@@ -685,6 +685,7 @@ async fn audit_step(
             single_statement: false,
         },
         move |run| {
+            let (stream, head) = (stream.clone(), head.clone());
             Box::pin(async move {
                 run.deferred.head_read(stream, Some(head));
                 run.audit(Entry::ok(&run.actor, "test", "SalesOrder", id))

@@ -83,6 +83,7 @@ mod concurrency;
 mod export;
 mod group_commit;
 mod inputs;
+mod kept;
 mod metrics;
 mod refusals;
 mod report;

@@ -137,7 +137,7 @@ async fn exec<I, T, F>(
 where
     I: Serialize,
     T: Serialize + DeserializeOwned + Send,
-    F: for<'r> FnOnce(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
+    F: for<'r> Fn(&'r mut StepRun) -> BoxFuture<'r, Result<T, ServiceError>>,
 {
     let a = actor(ctx)?;
     let app = app(ctx)?;
@@ -188,7 +188,7 @@ macro_rules! run_step {
         let key = input.idempotency_key.clone();
         let owned = input.clone();
         exec($ctx, $op, &input, key.as_deref(), $entity, move |run| {
-            Box::pin(($call)(run, owned))
+            Box::pin(($call)(run, owned.clone()))
         })
         .await?
     }};
@@ -334,6 +334,7 @@ impl MutationRoot {
         let hash = crate::auth::token_hash(&token.0);
         let cached = hash.clone();
         let res = exec(ctx, "sessionRevoke", &(), None, None, move |run| {
+            let hash = hash.clone();
             Box::pin(async move {
                 let s = session::Entity::find()
                     .filter(session::Column::TokenHash.eq(hash))
@@ -824,6 +825,7 @@ impl MutationRoot {
             key.as_deref(),
             None,
             move |run| {
+                let wanted = wanted.clone();
                 Box::pin(async move {
                     let mut q = notification::Entity::update_many()
                         .col_expr(notification::Column::ReadAt, Expr::value(run.now))

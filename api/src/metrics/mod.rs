@@ -218,6 +218,16 @@ pub async fn backfill_shipped_on(app: &AppState) -> anyhow::Result<u64> {
                     sales_order::Column::ShippedOn,
                     sea_orm::sea_query::Expr::value(at.with_timezone(&app.tz).date_naive()),
                 )
+                // A change of the order like any other: a step that read it
+                // before (or kept what the last step left, `step_cache`)
+                // misses its write and reads it again.
+                .col_expr(
+                    sales_order::Column::Version,
+                    sea_orm::sea_query::ExprTrait::add(
+                        sea_orm::sea_query::Expr::col(sales_order::Column::Version),
+                        1,
+                    ),
+                )
                 .filter(sales_order::Column::Id.eq(*order_id))
                 .exec(&txn)
                 .await?;

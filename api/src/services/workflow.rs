@@ -33,6 +33,7 @@ use crate::idempotency::StepRun;
 use crate::notify;
 use crate::numbering::next_number;
 use crate::services::inputs;
+use crate::step_cache::Loaded;
 
 pub const ORDER: &str = "SalesOrder";
 
@@ -298,6 +299,7 @@ async fn advance(
         }
         let after = am.try_into_model()?;
         run.deferred.update_order(order.id, order.version, cols);
+        run.order_after = Some(after.clone());
         if let Some(out) = &run.order_out {
             out.put(&after);
         }
@@ -317,6 +319,7 @@ async fn advance(
             if let Some(out) = &run.order_out {
                 out.put(&after);
             }
+            run.order_after = Some(after.clone());
             Ok(after)
         }
         _ => Err(user_err(
@@ -383,10 +386,12 @@ pub struct OrderCtx {
     /// Who is responsible for which region (at the version read with the
     /// order), for the positions a step copies in.
     pub directory: std::sync::Arc<crate::directory::Directory>,
-    /// The order's contract as read with it.
-    pub contract: Option<contract::Model>,
-    /// The order's invoice as read with it.
-    pub invoice: Option<invoice::Model>,
+    /// The order and its documents as read (its contract, notice and
+    /// invoice: the steps that update them take them from here).
+    pub read: Loaded,
+    /// Read from what the order's last step left in this process
+    /// (`step_cache`), not from the database.
+    pub kept: bool,
 }
 
 /// The steps whose only write is their deferred statement (the order's
@@ -412,15 +417,70 @@ pub const SINGLE_STATEMENT: [&str; 13] = [
     "salesOrderArchive",
 ];
 
-/// Loads an order for a step in one statement, with what the step's audit
-/// record and notifications need: its audit stream's head, its parties and
-/// the people responsible for its region. On PostgreSQL the order row is
-/// locked (`FOR UPDATE`), so writers of one order queue here and then see
-/// each other's change.
+/// Loads an order for a step, with what the step's audit record and
+/// notifications need: its audit stream's head, its parties and the people
+/// responsible for its region. From what the order's last step left in this
+/// process when the step may start from that (`step_cache`), else from the
+/// database (`read_for_step`).
 async fn load_for_step(
     run: &mut StepRun,
     order_id: i64,
 ) -> Result<Option<sales_order::Model>, ServiceError> {
+    let kept = if run.may_use_kept {
+        run.app.step_cache.get(order_id)
+    } else {
+        None
+    };
+    let (read, kept) = match kept {
+        Some(k) => ((*k).clone(), true),
+        None => match read_for_step(run, order_id).await? {
+            Some(read) => (read, false),
+            None => return Ok(None),
+        },
+    };
+    let directory = run
+        .app
+        .directory
+        .at(&run.txn, read.directory_version)
+        .await?;
+    if kept {
+        // Its copies go to the people of this version: the write misses if
+        // the directory has moved on since.
+        run.deferred.guard_directory(directory.version);
+    }
+    let mut parties = BTreeSet::new();
+    if let Some(c) = &read.contract {
+        parties.insert(c.drafted_by);
+        parties.extend(
+            [c.submitted_by, c.decided_by, c.signed_by]
+                .into_iter()
+                .flatten(),
+        );
+    }
+    parties.extend(read.notice.as_ref().map(|n| n.issued_by));
+    parties.extend(read.shipped_by);
+    run.deferred
+        .head_read(audit::stream_for(ORDER, order_id), read.head.clone());
+    if let Some(out) = &run.order_out {
+        out.put_notice(order_id, read.notice.as_ref());
+    }
+    let order = read.order.clone();
+    run.order_ctx = Some(OrderCtx {
+        order_id,
+        parties,
+        directory,
+        read,
+        kept,
+    });
+    Ok(Some(order))
+}
+
+/// Reads an order for a step in one statement, with its contract, notice,
+/// invoice, who shipped it, its audit stream's head and the directory's
+/// version. On PostgreSQL the order row is locked (`FOR UPDATE`), so writers
+/// of one order queue here and then see each other's change; a
+/// single-statement step takes no lock (its write is guarded).
+async fn read_for_step(run: &StepRun, order_id: i64) -> Result<Option<Loaded>, ServiceError> {
     use sea_orm::{FromQueryResult, Iden, Iterable, Statement};
     let backend = run.txn.get_database_backend();
     let pg = backend == sea_orm::DbBackend::Postgres;
@@ -489,19 +549,6 @@ async fn load_for_step(
         Some(_) => Some(invoice::Model::from_query_result(&row, "sg_i_")?),
         None => None,
     };
-    let mut parties = BTreeSet::new();
-    if let Some(c) = &contract {
-        parties.insert(c.drafted_by);
-        parties.extend(
-            [c.submitted_by, c.decided_by, c.signed_by]
-                .into_iter()
-                .flatten(),
-        );
-    }
-    parties.extend(notice.as_ref().map(|n| n.issued_by));
-    parties.extend(row.try_get::<Option<i64>>("", "sg_shipped_by")?);
-    let version: i64 = row.try_get("", "sg_directory")?;
-    let directory = run.app.directory.at(&run.txn, version).await?;
     let head = match (
         row.try_get::<Option<i64>>("", "sg_head_seq")?,
         row.try_get::<Option<String>>("", "sg_head_hash")?,
@@ -509,18 +556,15 @@ async fn load_for_step(
         (Some(seq), Some(hash)) => Some((seq, hash)),
         _ => None,
     };
-    run.deferred.head_read(stream, head);
-    if let Some(out) = &run.order_out {
-        out.put_notice(order_id, notice.as_ref());
-    }
-    run.order_ctx = Some(OrderCtx {
-        order_id,
-        parties,
-        directory,
+    Ok(Some(Loaded {
+        order,
         contract,
+        notice,
         invoice,
-    });
-    Ok(Some(order))
+        shipped_by: row.try_get::<Option<i64>>("", "sg_shipped_by")?,
+        head,
+        directory_version: row.try_get("", "sg_directory")?,
+    }))
 }
 
 /// A document `load_for_step` read with this order, if the step did.
@@ -536,7 +580,7 @@ fn read_with_order<T: Clone>(
 }
 
 async fn contract_of(run: &StepRun, order_id: i64) -> Result<contract::Model, ServiceError> {
-    if let Some(c) = read_with_order(run, order_id, |ctx| &ctx.contract) {
+    if let Some(c) = read_with_order(run, order_id, |ctx| &ctx.read.contract) {
         return Ok(c);
     }
     contract::Entity::find()
@@ -1667,7 +1711,7 @@ pub async fn invoice_issue(
 }
 
 async fn invoice_of(run: &StepRun, order_id: i64) -> Result<invoice::Model, ServiceError> {
-    if let Some(i) = read_with_order(run, order_id, |ctx| &ctx.invoice) {
+    if let Some(i) = read_with_order(run, order_id, |ctx| &ctx.read.invoice) {
         return Ok(i);
     }
     invoice::Entity::find()
