@@ -29,6 +29,8 @@ pub struct Db {
     pub write: DatabaseConnection,
     /// SQLite: the workflow's steps commit in groups (`group_commit.rs`).
     group: Option<Arc<GroupCommit>>,
+    /// SQLite in memory: `read` is the write connection.
+    shared_read: bool,
 }
 
 impl Db {
@@ -65,6 +67,7 @@ impl Db {
                 read,
                 write,
                 group: Some(Arc::default()),
+                shared_read: in_memory,
             })
         } else {
             let pool = PgPoolOptions::new()
@@ -91,6 +94,7 @@ impl Db {
                 read: conn.clone(),
                 write: conn,
                 group: None,
+                shared_read: false,
             })
         }
     }
@@ -132,6 +136,40 @@ impl Db {
             }
             None => Ok((self.begin().await?, None)),
         }
+    }
+
+    /// Where a step whose only write is its deferred statement
+    /// (`workflow::SINGLE_STATEMENT`) reads, when it runs without a
+    /// transaction of its own (`StepConn::Single`): PostgreSQL's pool;
+    /// SQLite's read pool, its write going to the open group in one trip
+    /// ([`Db::write_step`]). `None`: SQLite in memory, whose read handle is
+    /// the write connection (a read there would wait for the group).
+    pub fn single_step_reads(&self) -> Option<DatabaseConnection> {
+        match (self.backend(), self.shared_read) {
+            (DbBackend::Sqlite, true) => None,
+            (DbBackend::Sqlite, false) => Some(self.read.clone()),
+            _ => Some(self.write.clone()),
+        }
+    }
+
+    /// Runs a single-statement step's write: on PostgreSQL as one
+    /// statement (its own transaction); on SQLite as one batch in the open
+    /// group, between a savepoint and its release ([`GroupCommit::write`]),
+    /// answered once the group's commit is on disk. In a task of its own: a
+    /// request that goes away half-way cannot leave the group's connection
+    /// in the middle of the step.
+    pub async fn write_step(&self, batch: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let Some(group) = self.group.clone() else {
+            return self.write.query_all_raw(batch).await;
+        };
+        let db = self.clone();
+        tokio::spawn(async move {
+            group
+                .write(move || async move { db.begin().await }, batch)
+                .await
+        })
+        .await
+        .map_err(|e| DbErr::Custom(format!("the step's write stopped: {e}")))?
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

@@ -486,6 +486,84 @@ impl Deferred {
         self.write_to(db, false).await
     }
 
+    /// SQLite, a single-statement step (`StepConn::Single`): writes
+    /// everything deferred as one batch in the open group
+    /// (`db::Db::write_step`), led by a check of every guard that raises
+    /// when one would miss, so that the batch stops before it writes
+    /// anything and its savepoint is rolled back (`Ok(None)`). The group
+    /// holds SQLite's only writer: nothing moves between the check and the
+    /// writes.
+    pub async fn write_grouped(
+        self,
+        db: &crate::db::Db,
+    ) -> Result<Option<Vec<notification::Model>>, DbErr> {
+        if self.is_empty() {
+            return Ok(Some(vec![]));
+        }
+        let mut s = Sql::new(false);
+        let check = self.check_sql(&mut s);
+        let parts = self.parts(&mut s);
+        s.text = format!("{check}; {}", sqlite_text(parts));
+        let rows = match db.write_step(s.statement()).await {
+            Ok(rows) => rows,
+            Err(e) if e.to_string().contains(GUARD_OVERFLOW) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut out = vec![];
+        for row in &rows {
+            if row.try_get::<i64>("", "sg_guard").is_err() {
+                out.push(notification::Model::from_query_result(row, "")?);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// SQLite: a query that returns a row when every guard of the write
+    /// would hit (the rows updated at the versions read and there, the
+    /// audit heads at the sequence numbers read, the directory at most at
+    /// the version its copies come from), and raises otherwise (an integer
+    /// overflow, `GUARD_OVERFLOW`: SQLite has no `RAISE` outside triggers).
+    fn check_sql(&self, s: &mut Sql) -> String {
+        let mut conds = vec![];
+        for u in &self.rows {
+            conds.push(match u.version_was {
+                Some(v) => format!(
+                    "(SELECT version FROM {} WHERE id = {}) = {}",
+                    u.table,
+                    s.p(u.id),
+                    s.p(v)
+                ),
+                None => format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE id = {})",
+                    u.table,
+                    s.p(u.id)
+                ),
+            });
+        }
+        for stream in &self.streams {
+            if let Some(h) = self.heads.get(stream) {
+                conds.push(format!(
+                    "COALESCE((SELECT seq FROM audit_heads WHERE stream = {}), 0) = {}",
+                    s.p(stream.clone()),
+                    s.p(h.base.unwrap_or(0))
+                ));
+            }
+        }
+        if let Some(v) = self.directory_at_most {
+            conds.push(format!(
+                "(SELECT version FROM directory_version WHERE id = 1) <= {}",
+                s.p(v)
+            ));
+        }
+        if conds.is_empty() {
+            conds.push("1".to_owned());
+        }
+        format!(
+            "SELECT CASE WHEN {} THEN 1 ELSE abs(-9223372036854775807 - 1) END AS sg_guard",
+            conds.join(" AND ")
+        )
+    }
+
     /// Writes everything deferred as one statement that is its own
     /// transaction (PostgreSQL; a single-statement step, `StepConn::Single`):
     /// when a guarded update misses, the statement raises and nothing of it
@@ -545,6 +623,9 @@ impl Deferred {
         Ok((guards == expected).then_some(out))
     }
 }
+
+/// What SQLite says when a guard check of [`Deferred::check_sql`] fails.
+const GUARD_OVERFLOW: &str = "integer overflow";
 
 /// PostgreSQL: one statement, the writes as data-modifying CTEs, and one row
 /// per notification (at least one row) with the number of guarded rows hit.
@@ -631,6 +712,9 @@ impl StepRun {
         let d = std::mem::take(&mut self.deferred);
         let written = match &self.txn {
             StepConn::Txn(txn) => d.write_to(txn, false).await?,
+            StepConn::Single(pool) if pool.get_database_backend() == DbBackend::Sqlite => {
+                d.write_grouped(&self.app.db).await?
+            }
             StepConn::Single(pool) => d.write_single(pool).await?,
         };
         match written {

@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbErr, QueryResult, Statement, TransactionTrait,
+};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
 /// Steps in one group at most.
@@ -83,6 +85,58 @@ impl GroupCommit {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
     {
+        let member = self.enter(begin).await?;
+        let txn = member.group()?.txn.begin().await?;
+        Ok((txn, member))
+    }
+
+    /// Runs `batch`, a step's writes as one multi-statement query, in the
+    /// open group (or one begun with `begin`), between a `SAVEPOINT` and its
+    /// `RELEASE` sent with it: one trip to the connection while the step
+    /// holds the group, where a step in a transaction of its own takes three
+    /// (savepoint, writes, release). If the batch fails, its savepoint is
+    /// rolled back (a second trip) and the error returned. Returns the
+    /// batch's rows once the group's commit is on disk.
+    pub async fn write<F, Fut>(
+        self: &Arc<Self>,
+        begin: F,
+        batch: Statement,
+    ) -> Result<Vec<QueryResult>, DbErr>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+    {
+        let member = self.enter(begin).await?;
+        let Statement {
+            sql,
+            values,
+            db_backend,
+        } = batch;
+        let stmt = Statement {
+            sql: format!("SAVEPOINT sg_step; {sql}; RELEASE sg_step"),
+            values,
+            db_backend,
+        };
+        let txn = &member.group()?.txn;
+        let res = txn.query_all_raw(stmt).await;
+        let settled = match &res {
+            Ok(_) => Ok(()),
+            Err(_) => txn
+                .execute_unprepared("ROLLBACK TO sg_step; RELEASE sg_step")
+                .await
+                .map(|_| ()),
+        };
+        member.settle(settled).await?;
+        res
+    }
+
+    /// Enters the open group, or begins one with `begin`, without a
+    /// savepoint: the step holds the group until it settles.
+    async fn enter<F, Fut>(self: &Arc<Self>, begin: F) -> Result<Member, DbErr>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+    {
         self.queued.fetch_add(1, Ordering::SeqCst);
         let queued = Queued(&self.queued);
         let mut guard = self.open.clone().lock_owned().await;
@@ -108,15 +162,11 @@ impl GroupCommit {
             });
         }
         let group = guard.as_mut().ok_or_else(lost)?;
-        let txn = group.txn.begin().await?;
         group.members += 1;
-        Ok((
-            txn,
-            Member {
-                guard,
-                gc: self.clone(),
-            },
-        ))
+        Ok(Member {
+            guard,
+            gc: self.clone(),
+        })
     }
 }
 
@@ -152,12 +202,24 @@ impl Member {
     /// itself when no other step is waiting to join. Ok when the step's
     /// writes (if kept) are on disk.
     pub async fn finish(self, txn: DatabaseTransaction, keep: bool) -> Result<(), DbErr> {
-        let Member { mut guard, gc } = self;
         let step = if keep {
             txn.commit().await
         } else {
             txn.rollback().await
         };
+        self.settle(step).await
+    }
+
+    /// The group the step is in.
+    fn group(&self) -> Result<&Group, DbErr> {
+        self.guard.as_ref().ok_or_else(lost)
+    }
+
+    /// Ends the step once its savepoint is released or rolled back
+    /// (`step`: how that went): then the step waits for its group's commit,
+    /// or commits the group itself when no other step is waiting to join.
+    async fn settle(self, step: Result<(), DbErr>) -> Result<(), DbErr> {
+        let Member { mut guard, gc } = self;
         let Some(group) = guard.as_ref() else {
             return Err(lost());
         };

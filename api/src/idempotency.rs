@@ -2,7 +2,7 @@
 //! records and its notifications; idempotency keys; auditing of refusals.
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use sea_orm::{DbBackend, EntityTrait, Set};
+use sea_orm::{EntityTrait, Set};
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -248,8 +248,12 @@ where
     // the database: no refusal is decided on what this process remembered.
     let mut may_use_kept = req.single_statement;
     let (failure, found) = loop {
-        let (conn, member) = if req.single_statement && app.db.backend() == DbBackend::Postgres {
-            (crate::db::StepConn::Single(app.db.write.clone()), None)
+        let single = req
+            .single_statement
+            .then(|| app.db.single_step_reads())
+            .flatten();
+        let (conn, member) = if let Some(reads) = single {
+            (crate::db::StepConn::Single(reads), None)
         } else {
             let (txn, member) = app.db.begin_step().await?;
             (crate::db::StepConn::Txn(txn), member)
