@@ -21,9 +21,7 @@ use sea_orm::{
     EntityTrait, FromQueryResult, Iden, Iterable, Statement, Value,
 };
 
-use salesguard_entities::model::{
-    contract, invoice, notification, sales_order, shipment, shipping_notice,
-};
+use salesguard_entities::model::{notification, sales_order};
 
 use crate::audit::{self, Entry, GENESIS};
 use crate::db::StepConn;
@@ -197,39 +195,27 @@ impl Deferred {
         order: &sales_order::Model,
         stream: &str,
     ) -> Option<step_cache::Loaded> {
-        let doc = |table: &str| -> Option<Option<Doc>> {
-            Some(if table == contract::Entity.table_name() {
-                Some(Doc::Contract)
-            } else if table == shipping_notice::Entity.table_name() {
-                Some(Doc::Notice)
-            } else if table == invoice::Entity.table_name() {
-                Some(Doc::Invoice)
-            } else if table == shipment::Entity.table_name() {
-                Some(Doc::Shipment)
-            } else if table == sales_order::Entity.table_name() {
-                // The order itself: as the step wrote it.
-                return None;
-            } else {
-                None
-            })
-        };
+        let order_table = sales_order::Entity.table_name();
         if self
             .inserts
             .iter()
-            .any(|r| doc(&r.table).is_none_or(|d| d.is_some()))
+            .any(|r| r.table == order_table || Doc::of(&r.table).is_some())
         {
             return None;
         }
         let mut next = read.clone();
         next.order = order.clone();
         for u in &self.rows {
-            match doc(&u.table) {
-                // Only the order read, moved on once.
-                None if u.id == read.order.id && order.version == read.order.version + 1 => {}
-                None => return None,
-                Some(None) => {}
-                Some(Some(_)) if !u.adds.is_empty() => return None,
-                Some(Some(d)) => next = next.with_update(d, u.id, &u.cols)?,
+            if u.table == order_table {
+                // Only the order read, moved on once (as the step wrote it).
+                if u.id != read.order.id || order.version != read.order.version + 1 {
+                    return None;
+                }
+            } else if let Some(d) = Doc::of(&u.table) {
+                if !u.adds.is_empty() {
+                    return None;
+                }
+                next = next.with_update(d, u.id, &u.cols)?;
             }
         }
         let head = self.heads.get(stream)?;
@@ -500,9 +486,12 @@ impl Deferred {
         if self.is_empty() {
             return Ok(Some(vec![]));
         }
+        let mut this = self;
         let mut s = Sql::new(false);
-        let check = self.check_sql(&mut s);
-        let parts = self.parts(&mut s);
+        let check = this.check_sql(&mut s);
+        // The check covers the directory: not again among the writes.
+        this.directory_at_most = None;
+        let parts = this.parts(&mut s);
         s.text = format!("{check}; {}", sqlite_text(parts));
         let rows = match db.write_step(s.statement()).await {
             Ok(rows) => rows,

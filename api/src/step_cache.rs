@@ -69,6 +69,25 @@ pub enum Doc {
     Shipment,
 }
 
+impl Doc {
+    /// The document kept in `table`, if it is one.
+    pub fn of(table: &str) -> Option<Doc> {
+        use salesguard_entities::model::shipment;
+        use sea_orm::EntityName;
+        if table == contract::Entity.table_name() {
+            Some(Doc::Contract)
+        } else if table == shipping_notice::Entity.table_name() {
+            Some(Doc::Notice)
+        } else if table == invoice::Entity.table_name() {
+            Some(Doc::Invoice)
+        } else if table == shipment::Entity.table_name() {
+            Some(Doc::Shipment)
+        } else {
+            None
+        }
+    }
+}
+
 impl Loaded {
     /// The same load after an update of `cols` of the document `doc` with
     /// this id; `None` when it does not hold that row.

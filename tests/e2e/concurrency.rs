@@ -148,7 +148,7 @@ async fn agent_credit(w: &World, agent: &str) -> Value {
     d["node"].clone()
 }
 
-async fn audit_verifies(server: &salesguard::testkit::Server) {
+pub(crate) async fn audit_verifies(server: &salesguard::testkit::Server) {
     let v = salesguard_api::audit::verify(&server.app.db.read)
         .await
         .expect("verify");

@@ -8,6 +8,13 @@ use salesguard::testkit::world::create_user;
 use salesguard::testkit::{Server, World};
 use serde_json::{json, Value};
 
+use crate::concurrency::audit_verifies;
+
+/// The database id of an order's node ID.
+fn db_id(id: &Value) -> i64 {
+    crate::risk_api::db_id(id.as_str().unwrap_or_default())
+}
+
 /// The order as the management reads it now.
 async fn order_now(w: &World, id: &Value) -> Value {
     let d = w
@@ -20,20 +27,6 @@ async fn order_now(w: &World, id: &Value) -> Value {
         .await
         .expect("order");
     d["node"].clone()
-}
-
-/// The database id of an order's node ID.
-fn db_id(id: &Value) -> i64 {
-    salesguard_api::graphql::ids::parse(id.as_str().unwrap_or_default())
-        .map(|(_, n)| n)
-        .unwrap_or_else(|| panic!("not a node ID: {id}"))
-}
-
-async fn audit_verifies(server: &Server) {
-    let v = salesguard_api::audit::verify(&server.app.db.read)
-        .await
-        .expect("verify");
-    assert!(v.first_broken.is_none(), "audit trail broken: {v:?}");
 }
 
 fn payment(id: &Value, amount: &str, reference: &str) -> Value {

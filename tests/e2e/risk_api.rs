@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 use salesguard::testkit::{Client, Server, World};
 use salesguard_entities::model::{risk_signal, risk_signal_change};
 
-fn db_id(global: &str) -> i64 {
+/// The database id of a node ID.
+pub(crate) fn db_id(global: &str) -> i64 {
     salesguard_api::graphql::ids::parse(global)
         .map(|(_, n)| n)
         .expect("a global id")
