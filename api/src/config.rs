@@ -44,6 +44,10 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Requests taking longer are cut off with 408.
     pub request_timeout_secs: u64,
+    /// How long, in milliseconds, a query gathers the rows it needs of one
+    /// relation (an order's lines, contracts, …) before it reads them in one
+    /// statement; 0 reads as soon as the query asks.
+    pub loader_window_ms: u64,
     /// `serve` on SQLite also runs the background worker in-process (on
     /// PostgreSQL run `salesguard worker` separately).
     pub worker_in_serve: bool,
@@ -202,6 +206,7 @@ const KEYS: &[&str] = &[
     "mode",
     "log_format",
     "request_timeout_secs",
+    "loader_window_ms",
     "worker_in_serve",
     "worker_keep_copy",
     "worker_copy_dir",
@@ -242,6 +247,7 @@ impl Default for Settings {
             mode: Mode::Development,
             log_format: LogFormat::Pretty,
             request_timeout_secs: 30,
+            loader_window_ms: 1,
             worker_in_serve: true,
             worker_keep_copy: true,
             worker_copy_dir: "salesguard-worker-copy".into(),
@@ -314,6 +320,11 @@ impl Settings {
         Ok(settings)
     }
 
+    /// How long a query's loaders gather keys (`loader_window_ms`).
+    pub fn loader_window(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.loader_window_ms)
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.tz()?;
         let code = &self.company_code;
@@ -333,6 +344,9 @@ impl Settings {
         self.report.validate()?;
         if self.worker_heartbeat_secs == 0 {
             bail!("worker_heartbeat_secs must be at least 1");
+        }
+        if self.loader_window_ms > 1000 {
+            bail!("loader_window_ms must be at most 1000 (one second)");
         }
         if self.db_max_connections == 0 {
             bail!("db_max_connections must be at least 1");
@@ -380,6 +394,17 @@ mod tests {
             ..Settings::default()
         };
         assert!(bad_code.validate().is_err());
+        let long_window = Settings {
+            loader_window_ms: 1001,
+            ..Settings::default()
+        };
+        assert!(long_window.validate().is_err());
+        let window = Settings {
+            loader_window_ms: 1000,
+            ..Settings::default()
+        };
+        assert!(window.validate().is_ok());
+        assert_eq!(window.loader_window().as_millis(), 1000);
     }
 
     #[test]

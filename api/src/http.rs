@@ -69,8 +69,8 @@ async fn graphql_post(State(h): State<Http>, headers: HeaderMap, req: GraphQLReq
         }
     }
     h.documents.prepare(&mut req);
-    let req =
-        graphql::loaders::attach(req, &h.app.db.read).data(crate::idempotency::OrderOut::default());
+    let req = graphql::loaders::attach(req, &h.app.db.read, h.app.settings.loader_window())
+        .data(crate::idempotency::OrderOut::default());
     GraphQLResponse::from(h.schema.execute(req).await).into_response()
 }
 
@@ -116,7 +116,7 @@ async fn ws(
                         .ok_or_else(|| async_graphql::Error::new("invalid or expired token"))?;
                     let mut data = Data::default();
                     data.insert(actor);
-                    graphql::loaders::insert(&mut data, &app.db.read);
+                    graphql::loaders::insert(&mut data, &app.db.read, app.settings.loader_window());
                     Ok(data)
                 })
                 .serve()

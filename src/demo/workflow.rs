@@ -59,7 +59,8 @@ impl Gql {
         if let Some(a) = actor {
             req = req.data(a.clone());
         }
-        let req = graphql::loaders::attach(req, &self.app.db.read);
+        let req =
+            graphql::loaders::attach(req, &self.app.db.read, self.app.settings.loader_window());
         let resp = self.schema.execute(req).await;
         self.mutations += 1;
         if !resp.errors.is_empty() {

@@ -115,6 +115,16 @@ impl Server {
         pg_admin_url: Option<&str>,
         hook: impl FnOnce(&mut Db),
     ) -> anyhow::Result<Server> {
+        Server::start_tuned(pg_admin_url, |_| {}, hook).await
+    }
+
+    /// Like `start_with`, with a hook to adjust the settings the server
+    /// runs with first.
+    pub async fn start_tuned(
+        pg_admin_url: Option<&str>,
+        tune: impl FnOnce(&mut Settings),
+        hook: impl FnOnce(&mut Db),
+    ) -> anyhow::Result<Server> {
         let (url, dir) = match pg_admin_url {
             Some(admin) => (fresh_pg_database(admin).await?, None),
             None => {
@@ -124,7 +134,7 @@ impl Server {
             }
         };
         let defaults = Settings::default();
-        let settings = Settings {
+        let mut settings = Settings {
             database_url: url.clone(),
             bind: "127.0.0.1:0".into(),
             // A test that wants the copy on disk gives it a directory.
@@ -138,6 +148,7 @@ impl Server {
                 .unwrap_or(defaults.db_max_connections),
             ..defaults
         };
+        tune(&mut settings);
         let mut db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
         hook(&mut db);

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Data, Request};
@@ -156,18 +157,19 @@ impl Loader<i64> for SignalHistory {
     }
 }
 
-fn loader<T: Loader<i64>>(l: T) -> DataLoader<T> {
-    DataLoader::new(l, tokio::spawn)
-}
-
 /// Adds a fresh set of loaders (for one HTTP request or one subscription
-/// connection; they batch, they do not cache).
-pub fn insert(data: &mut Data, db: &DatabaseConnection) {
+/// connection; they batch, they do not cache). `window`: how long a loader
+/// gathers the keys of one relation before it runs its one statement
+/// (`loader_window_ms`).
+pub fn insert(data: &mut Data, db: &DatabaseConnection, window: Duration) {
+    fn loader<T: Loader<i64>>(l: T, window: Duration) -> DataLoader<T> {
+        DataLoader::new(l, tokio::spawn).delay(window)
+    }
     macro_rules! by_id {
-        ($($m:ident),*) => { $(data.insert(loader(ById::<$m::Entity>(db.clone(), PhantomData)));)* };
+        ($($m:ident),*) => { $(data.insert(loader(ById::<$m::Entity>(db.clone(), PhantomData), window));)* };
     }
     macro_rules! by_order {
-        ($($m:ident),*) => { $(data.insert(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData)));)* };
+        ($($m:ident),*) => { $(data.insert(loader(ByOrder::<$m::Entity>(db.clone(), PhantomData), window));)* };
     }
     by_id!(
         agent,
@@ -190,12 +192,12 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection) {
         order_line,
         serial_unit
     );
-    data.insert(loader(OrderHistory(db.clone())));
-    data.insert(loader(SignalHistory(db.clone())));
+    data.insert(loader(OrderHistory(db.clone()), window));
+    data.insert(loader(SignalHistory(db.clone()), window));
 }
 
-pub fn attach(mut req: Request, db: &DatabaseConnection) -> Request {
-    insert(&mut req.data, db);
+pub fn attach(mut req: Request, db: &DatabaseConnection, window: Duration) -> Request {
+    insert(&mut req.data, db, window);
     req
 }
 
