@@ -42,7 +42,15 @@ if ! pg_isready "${PG[@]}" -q; then
 fi
 
 echo "== building the benchmark (release profile)"
-cargo bench --bench chain --no-run
+# Every round runs this one binary: a source edited while the rounds run
+# does not rebuild the benchmark half-way through them.
+bench_bin="$(cargo bench --bench chain --no-run --message-format=json \
+  | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
+if [ ! -x "$bench_bin" ]; then
+  echo "cannot find the chain benchmark's binary" >&2
+  exit 1
+fi
+echo "$bench_bin"
 
 echo
 echo "== pgbench database: scale 10"
@@ -81,7 +89,7 @@ for r in $(seq 1 "$ROUNDS"); do
     echo
     echo "== round $r/$ROUNDS: chain benchmark on $backend: $CLIENTS clients, $CHAINS chains"
     # shellcheck disable=SC2086 # BENCH_ARGS is a list of words
-    cargo bench --bench chain -- --backend "$backend" --clients "$CLIENTS" \
+    "$bench_bin" --backend "$backend" --clients "$CLIENTS" \
       --chains "$CHAINS" --pg-url "$PG_URL" $BENCH_ARGS | tee "$out/$backend.$r.txt"
   done
   echo
