@@ -45,6 +45,7 @@ echo "== building the benchmark (release profile)"
 # Every round runs this one binary: a source edited while the rounds run
 # does not rebuild the benchmark half-way through them.
 bench_bin="$(cargo bench --bench chain --no-run --message-format=json \
+  | grep '"kind":\["bench"\],"crate_types":\["bin"\],"name":"chain"' \
   | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)"
 if [ ! -x "$bench_bin" ]; then
   echo "cannot find the chain benchmark's binary" >&2
