@@ -239,14 +239,14 @@ impl Member {
             }
             return Err(e);
         }
-        if group.members < MAX_MEMBERS && gc.queued.load(Ordering::SeqCst) == 0 {
+        if group.members < MAX_MEMBERS {
             // A step about to join may be waiting for this thread: let
             // it run before the group commits without it.
             for _ in 0..YIELDS_BEFORE_COMMIT {
-                tokio::task::yield_now().await;
                 if gc.queued.load(Ordering::SeqCst) > 0 {
                     break;
                 }
+                tokio::task::yield_now().await;
             }
         }
         if gc.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_MEMBERS {
