@@ -21,9 +21,12 @@
 //! the signals of that run are checked against it.
 //!
 //! Prints one line per run and a final `RESULT` line:
-//! `RESULT orders=… lines=… serial_events=… load_s=… compute_s=… total_s=… sync_s=… warm_compute_s=… warm_total_s=… peak_rss_mib=… signals=… sql_s=… speedup=… warm_speedup=… same=…`
+//! `RESULT orders=… lines=… serial_events=… load_s=… compute_s=… total_s=… sync_s=… warm_compute_s=… warm_total_s=… peak_rss_mib=… signals=… sql_s=… speedup=… warm_speedup=… same=… floor_s=… floor_speedup=…`
 //! (`load_s`, `compute_s`, `total_s`: the full read; `warm_*`: the best
-//! later run; `same`: the last run agrees with SQL).
+//! later run; `same`: the last run agrees with SQL; `floor_s`: PostgreSQL
+//! alone handing over the rows of a full read, which no full read can
+//! beat, and `floor_speedup` = `sql_s / floor_s`, the most any full read
+//! could reach over SQL here even if parsing and computing took no time).
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -34,6 +37,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use salesguard_api::config::{Settings, SignalSettings};
 use salesguard_api::db::Db;
 use salesguard_worker::signals::disk::DiskCopy;
+use salesguard_worker::signals::load::statements;
 use salesguard_worker::signals::snapshot::{self, Snapshot};
 use salesguard_worker::signals::{self, Signal};
 
@@ -251,7 +255,9 @@ async fn bench() -> anyhow::Result<()> {
     }
     println!("signals by kind: {by_kind:?}");
 
-    let mut sql_part = String::from("sql_s=- speedup=- restart_speedup=- warm_speedup=- same=-");
+    let mut sql_part = String::from(
+        "sql_s=- speedup=- restart_speedup=- warm_speedup=- same=- floor_s=- floor_speedup=-",
+    );
     if a.sql && db.backend() == DbBackend::Postgres {
         let t = Instant::now();
         let sql = sql_signals(&db, as_of, &th, &settings.timezone).await?;
@@ -289,8 +295,20 @@ async fn bench() -> anyhow::Result<()> {
             sql.len(),
             extra.len()
         );
+        let floor = floor(&a.url)?;
+        let floor_part = match floor {
+            Some(f) => {
+                println!(
+                    "PostgreSQL alone handing over the full read's rows (psql throwing them away): {f:.2} s; \
+                     no full read here can be more than {:.1}× faster than SQL",
+                    sql_s / f
+                );
+                format!("floor_s={f:.2} floor_speedup={:.1}", sql_s / f)
+            }
+            None => "floor_s=- floor_speedup=-".to_owned(),
+        };
         sql_part = format!(
-            "sql_s={sql_s:.2} speedup={:.1} restart_speedup={:.1} warm_speedup={:.1} same={same}",
+            "sql_s={sql_s:.2} speedup={:.1} restart_speedup={:.1} warm_speedup={:.1} same={same} {floor_part}",
             sql_s / total_s,
             sql_s / restart_total_s,
             sql_s / warm_total_s
@@ -303,6 +321,67 @@ async fn bench() -> anyhow::Result<()> {
         computed.len()
     );
     Ok(())
+}
+
+/// The least time a full read can take on this machine: PostgreSQL alone
+/// handing over what the worker's full read asks for. The read's own
+/// statements (`statements::full_read`) run as binary `COPY`, each into a
+/// `psql` that throws the bytes away: no parsing, no frames, no computation.
+/// They run 2 and then 4 at a time (the read runs them 4 at a time on the
+/// bench's pool of 4); the faster wins. `None` without `psql` on the PATH.
+fn floor(url: &str) -> anyhow::Result<Option<f64>> {
+    use std::process::{Command, Stdio};
+    use std::sync::Mutex;
+    let mut best: Option<f64> = None;
+    for at_once in [2, 4] {
+        let queue = Mutex::new(statements::full_read());
+        let t = Instant::now();
+        let outcomes: Vec<anyhow::Result<bool>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..at_once)
+                .map(|_| {
+                    scope.spawn(|| -> anyhow::Result<bool> {
+                        loop {
+                            let next = queue.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.pop();
+                            let Some(select) = next else {
+                                return Ok(true);
+                            };
+                            let status = Command::new("psql")
+                                .arg(url)
+                                .args(["-qAtX", "-v", "ON_ERROR_STOP=1", "-c"])
+                                .arg(format!("COPY ({select}) TO STDOUT (FORMAT binary)"))
+                                .stdout(Stdio::null())
+                                .status();
+                            match status {
+                                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                    return Ok(false)
+                                }
+                                Err(e) => return Err(e.into()),
+                                Ok(s) if !s.success() => bail!("psql failed on {select}: {s}"),
+                                Ok(_) => {}
+                            }
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a psql thread panicked")))
+                })
+                .collect()
+        });
+        let secs = t.elapsed().as_secs_f64();
+        for o in outcomes {
+            if !o? {
+                println!("no psql on the PATH: the floor is not measured");
+                return Ok(None);
+            }
+        }
+        println!("  {at_once} at a time: {secs:.2} s");
+        best = Some(best.map_or(secs, |b: f64| b.min(secs)));
+    }
+    Ok(best)
 }
 
 /// The signals of docs/signals.md as SQL on PostgreSQL (business days in

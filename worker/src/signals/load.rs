@@ -297,25 +297,21 @@ type Dims = (
 
 async fn load_dims(db: DatabaseConnection) -> anyhow::Result<Dims> {
     let mut regions = HashMap::new();
-    each(
-        &db,
-        "SELECT id, parent_id, code, name, market_capacity FROM regions",
-        |r| {
-            regions.insert(
-                r.i64(0)?,
-                RegionDim {
-                    parent: r.opt_i64(1)?,
-                    label: format!("{} {}", r.text(2)?, r.text(3)?),
-                    capacity: r.opt_i64(4)?,
-                },
-            );
-            Ok(())
-        },
-    )
+    each(&db, statements::REGIONS, |r| {
+        regions.insert(
+            r.i64(0)?,
+            RegionDim {
+                parent: r.opt_i64(1)?,
+                label: format!("{} {}", r.text(2)?, r.text(3)?),
+                capacity: r.opt_i64(4)?,
+            },
+        );
+        Ok(())
+    })
     .await
     .context("regions")?;
     let mut agents = HashMap::new();
-    each(&db, "SELECT id, region_id, code, name FROM agents", |r| {
+    each(&db, statements::AGENTS, |r| {
         agents.insert(
             r.i64(0)?,
             AgentDim {
@@ -328,14 +324,14 @@ async fn load_dims(db: DatabaseConnection) -> anyhow::Result<Dims> {
     .await
     .context("agents")?;
     let mut people = HashMap::new();
-    each(&db, "SELECT id, display_name FROM users", |r| {
+    each(&db, statements::USERS, |r| {
         people.insert(r.i64(0)?, r.text(1)?);
         Ok(())
     })
     .await
     .context("users")?;
     let mut products = HashMap::new();
-    each(&db, "SELECT id, sku, name FROM products", |r| {
+    each(&db, statements::PRODUCTS, |r| {
         products.insert(r.i64(0)?, format!("{} {}", r.text(1)?, r.text(2)?));
         Ok(())
     })
@@ -420,6 +416,112 @@ fn after(key: &str, since: Option<&Mark>) -> String {
     since.map(|m| m.sql(key)).unwrap_or_default()
 }
 
+/// The statements a read runs: every row of a table (`since` = `None`, a
+/// full read) or the rows after its mark (a sync).
+pub mod statements {
+    use super::{after, Mark};
+
+    pub const REGIONS: &str = "SELECT id, parent_id, code, name, market_capacity FROM regions";
+    pub const AGENTS: &str = "SELECT id, region_id, code, name FROM agents";
+    pub const USERS: &str = "SELECT id, display_name FROM users";
+    pub const PRODUCTS: &str = "SELECT id, sku, name FROM products";
+    /// Open receivables, with their orders' numbers (evidence).
+    pub const RECEIVABLES: &str =
+        "SELECT r.order_id, r.agent_id, r.outstanding_fen, r.due_on, o.number \
+         FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
+         WHERE r.outstanding_fen > 0";
+    pub const FORECASTS: &str =
+        "SELECT id, period, region_id, product_id, salesperson_id, quantity FROM forecasts";
+    pub const PRICE_LIST: &str = "SELECT product_id, tier, floor_fen FROM price_list";
+
+    /// Shipped orders, by shipment id.
+    pub fn orders(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at, s.id \
+             FROM sales_orders o JOIN shipments s ON s.order_id = o.id{}",
+            after("s.id", since)
+        )
+    }
+
+    /// Order lines: all of them on a full read (the computation keeps
+    /// those of shipped orders), those of the orders shipped after the mark
+    /// on a sync.
+    pub fn lines(since: Option<&Mark>) -> String {
+        match since {
+            None => {
+                "SELECT order_id, product_id, quantity, unit_price_fen FROM order_lines".to_owned()
+            }
+            Some(m) => format!(
+                "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
+                 FROM order_lines l JOIN shipments s ON s.order_id = l.order_id{}",
+                m.sql("s.id")
+            ),
+        }
+    }
+
+    pub fn payments(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT order_id, amount_fen, received_on, id FROM payments{}",
+            after("id", since)
+        )
+    }
+
+    pub fn sell(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
+             FROM sell_through{}",
+            after("id", since)
+        )
+    }
+
+    pub fn sightings(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT id, serial, region_id, seen_on FROM unit_sightings{}",
+            after("id", since)
+        )
+    }
+
+    pub fn units(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT serial, agent_id, id FROM serial_units{}",
+            after("id", since)
+        )
+    }
+
+    pub fn prices(since: Option<&Mark>) -> String {
+        format!(
+            "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations{}",
+            after("id", since)
+        )
+    }
+
+    /// Every statement of a full read (`read` with no marks), in no
+    /// particular order.
+    pub fn full_read() -> Vec<String> {
+        let mut all: Vec<String> = [
+            REGIONS,
+            AGENTS,
+            USERS,
+            PRODUCTS,
+            RECEIVABLES,
+            FORECASTS,
+            PRICE_LIST,
+        ]
+        .map(str::to_owned)
+        .into();
+        all.extend([
+            orders(None),
+            lines(None),
+            payments(None),
+            sell(None),
+            sightings(None),
+            units(None),
+            prices(None),
+        ]);
+        all
+    }
+}
+
 /// The marks of the append-only tables.
 #[derive(Clone, Debug, Default)]
 pub struct Marks {
@@ -442,26 +544,18 @@ async fn load_orders(
     let (mut o_id, mut o_agent, mut o_region, mut o_sp, mut o_total, mut o_day, mut o_month) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut keys = vec![];
-    each(
-        &db,
-        &format!(
-            "SELECT o.id, o.agent_id, o.region_id, o.salesperson_id, o.total_fen, s.shipped_at, s.id \
-             FROM sales_orders o JOIN shipments s ON s.order_id = o.id{}",
-            after("s.id", since.as_ref())
-        ),
-        |r| {
-            o_id.push(r.i64(0)?);
-            o_agent.push(r.i64(1)?);
-            o_region.push(r.i64(2)?);
-            o_sp.push(r.i64(3)?);
-            o_total.push(r.i64(4)?);
-            let d = day(r.ts(5)?);
-            o_day.push(d);
-            o_month.push(month_of_day(d));
-            keys.push(r.i64(6)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::orders(since.as_ref()), |r| {
+        o_id.push(r.i64(0)?);
+        o_agent.push(r.i64(1)?);
+        o_region.push(r.i64(2)?);
+        o_sp.push(r.i64(3)?);
+        o_total.push(r.i64(4)?);
+        let d = day(r.ts(5)?);
+        o_day.push(d);
+        o_month.push(month_of_day(d));
+        keys.push(r.i64(6)?);
+        Ok(())
+    })
     .await?;
     let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
     let df = frame(vec![
@@ -483,15 +577,7 @@ async fn load_orders(
 /// (an order's lines are written before it ships and never change after).
 async fn load_lines(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Result<DataFrame> {
     let (mut l_order, mut l_product, mut l_qty, mut l_price) = (vec![], vec![], vec![], vec![]);
-    let sql = match &since {
-        None => "SELECT order_id, product_id, quantity, unit_price_fen FROM order_lines".to_owned(),
-        Some(m) => format!(
-            "SELECT l.order_id, l.product_id, l.quantity, l.unit_price_fen \
-             FROM order_lines l JOIN shipments s ON s.order_id = l.order_id{}",
-            m.sql("s.id")
-        ),
-    };
-    each(&db, &sql, |r| {
+    each(&db, &statements::lines(since.as_ref()), |r| {
         l_order.push(r.i64(0)?);
         l_product.push(r.i64(1)?);
         l_qty.push(r.i64(2)?);
@@ -533,20 +619,13 @@ async fn load_payments(
 ) -> anyhow::Result<(DataFrame, Mark)> {
     let (mut p_order, mut p_amount, mut p_day) = (vec![], vec![], vec![]);
     let mut keys = vec![];
-    each(
-        &db,
-        &format!(
-            "SELECT order_id, amount_fen, received_on, id FROM payments{}",
-            after("id", since.as_ref())
-        ),
-        |r| {
-            p_order.push(r.i64(0)?);
-            p_amount.push(r.i64(1)?);
-            p_day.push(r.day(2)?);
-            keys.push(r.i64(3)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::payments(since.as_ref()), |r| {
+        p_order.push(r.i64(0)?);
+        p_amount.push(r.i64(1)?);
+        p_day.push(r.day(2)?);
+        keys.push(r.i64(3)?);
+        Ok(())
+    })
     .await?;
     let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
     let df = frame(vec![
@@ -562,21 +641,15 @@ async fn load_receivables(
 ) -> anyhow::Result<(DataFrame, HashMap<i64, String>)> {
     let (mut r_order, mut r_agent, mut r_out, mut r_due) = (vec![], vec![], vec![], vec![]);
     let mut order_numbers = HashMap::new();
-    each(
-        &db,
-        "SELECT r.order_id, r.agent_id, r.outstanding_fen, r.due_on, o.number \
-         FROM receivables r JOIN sales_orders o ON o.id = r.order_id \
-         WHERE r.outstanding_fen > 0",
-        |r| {
-            let order = r.i64(0)?;
-            r_order.push(order);
-            r_agent.push(r.i64(1)?);
-            r_out.push(r.i64(2)?);
-            r_due.push(r.day(3)?);
-            order_numbers.insert(order, r.text(4)?);
-            Ok(())
-        },
-    )
+    each(&db, statements::RECEIVABLES, |r| {
+        let order = r.i64(0)?;
+        r_order.push(order);
+        r_agent.push(r.i64(1)?);
+        r_out.push(r.i64(2)?);
+        r_due.push(r.day(3)?);
+        order_numbers.insert(order, r.text(4)?);
+        Ok(())
+    })
     .await?;
     let df = frame(vec![
         c("order_id", r_order),
@@ -596,25 +669,17 @@ async fn load_sell(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Resul
     let (mut id, mut agent, mut product, mut qty, mut price, mut region, mut day) =
         (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     let mut serials = SerialList::new();
-    each(
-        &db,
-        &format!(
-            "SELECT id, agent_id, product_id, serial, quantity, sale_price_fen, sold_region_id, sold_on \
-             FROM sell_through{}",
-            after("id", since.as_ref())
-        ),
-        |r| {
-            id.push(r.i64(0)?);
-            agent.push(r.i64(1)?);
-            product.push(r.i64(2)?);
-            serials.push(r.opt_bytes(3)?)?;
-            qty.push(r.i64(4)?);
-            price.push(r.i64(5)?);
-            region.push(r.i64(6)?);
-            day.push(r.day(7)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::sell(since.as_ref()), |r| {
+        id.push(r.i64(0)?);
+        agent.push(r.i64(1)?);
+        product.push(r.i64(2)?);
+        serials.push(r.opt_bytes(3)?)?;
+        qty.push(r.i64(4)?);
+        price.push(r.i64(5)?);
+        region.push(r.i64(6)?);
+        day.push(r.day(7)?);
+        Ok(())
+    })
     .await?;
     let mark = Mark::advance(since.as_ref(), &id, Instant::now());
     let df = frame(vec![
@@ -633,20 +698,13 @@ async fn load_sell(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Resul
 async fn load_sightings(db: DatabaseConnection, since: Option<Mark>) -> anyhow::Result<Events> {
     let (mut g_id, mut g_region, mut g_day) = (vec![], vec![], vec![]);
     let mut serials = SerialList::new();
-    each(
-        &db,
-        &format!(
-            "SELECT id, serial, region_id, seen_on FROM unit_sightings{}",
-            after("id", since.as_ref())
-        ),
-        |r| {
-            g_id.push(r.i64(0)?);
-            serials.push(r.opt_bytes(1)?)?;
-            g_region.push(r.i64(2)?);
-            g_day.push(r.day(3)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::sightings(since.as_ref()), |r| {
+        g_id.push(r.i64(0)?);
+        serials.push(r.opt_bytes(1)?)?;
+        g_region.push(r.i64(2)?);
+        g_day.push(r.day(3)?);
+        Ok(())
+    })
     .await?;
     let mark = Mark::advance(since.as_ref(), &g_id, Instant::now());
     let df = frame(vec![
@@ -730,24 +788,17 @@ async fn load_units(
     let first = serials.len();
     let mut owners = vec![];
     let mut keys = vec![];
-    each(
-        &db,
-        &format!(
-            "SELECT serial, agent_id, id FROM serial_units{}",
-            after("id", since.as_ref())
-        ),
-        |r| {
-            let serial = r
-                .opt_bytes(0)?
-                .context("column 0: NULL where a value is required")?;
-            let (_, new) = serials.insert(serial)?;
-            if new {
-                owners.push(r.i64(1)?);
-            }
-            keys.push(r.i64(2)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::units(since.as_ref()), |r| {
+        let serial = r
+            .opt_bytes(0)?
+            .context("column 0: NULL where a value is required")?;
+        let (_, new) = serials.insert(serial)?;
+        if new {
+            owners.push(r.i64(1)?);
+        }
+        keys.push(r.i64(2)?);
+        Ok(())
+    })
     .await?;
     serials.shrink();
     let mark = Mark::advance(since.as_ref(), &keys, Instant::now());
@@ -758,22 +809,18 @@ async fn load_units(
 /// place).
 async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFrame)> {
     let mut f = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    each(
-        &db,
-        "SELECT id, period, region_id, product_id, salesperson_id, quantity FROM forecasts",
-        |r| {
-            let Some(month) = month_of_period(&r.text(1)?) else {
-                return Ok(());
-            };
-            f.0.push(r.i64(0)?);
-            f.1.push(month);
-            f.2.push(r.i64(2)?);
-            f.3.push(r.i64(3)?);
-            f.4.push(r.i64(4)?);
-            f.5.push(r.i64(5)?);
-            Ok(())
-        },
-    )
+    each(&db, statements::FORECASTS, |r| {
+        let Some(month) = month_of_period(&r.text(1)?) else {
+            return Ok(());
+        };
+        f.0.push(r.i64(0)?);
+        f.1.push(month);
+        f.2.push(r.i64(2)?);
+        f.3.push(r.i64(3)?);
+        f.4.push(r.i64(4)?);
+        f.5.push(r.i64(5)?);
+        Ok(())
+    })
     .await
     .context("forecasts")?;
     let forecasts = frame(vec![
@@ -786,16 +833,12 @@ async fn load_plans(db: DatabaseConnection) -> anyhow::Result<(DataFrame, DataFr
     ])?;
 
     let (mut fl_product, mut fl_tier, mut fl_floor) = (vec![], vec![], vec![]);
-    each(
-        &db,
-        "SELECT product_id, tier, floor_fen FROM price_list",
-        |r| {
-            fl_product.push(r.i64(0)?);
-            fl_tier.push(r.text(1)?);
-            fl_floor.push(r.i64(2)?);
-            Ok(())
-        },
-    )
+    each(&db, statements::PRICE_LIST, |r| {
+        fl_product.push(r.i64(0)?);
+        fl_tier.push(r.text(1)?);
+        fl_floor.push(r.i64(2)?);
+        Ok(())
+    })
     .await
     .context("price list")?;
     let floors = frame(vec![
@@ -812,22 +855,15 @@ async fn load_prices(
     since: Option<Mark>,
 ) -> anyhow::Result<(DataFrame, Mark)> {
     let mut p = (vec![], vec![], vec![], vec![], vec![], vec![]);
-    each(
-        &db,
-        &format!(
-            "SELECT id, product_id, region_id, tier, price_fen, observed_on FROM price_observations{}",
-            after("id", since.as_ref())
-        ),
-        |r| {
-            p.0.push(r.i64(0)?);
-            p.1.push(r.i64(1)?);
-            p.2.push(r.i64(2)?);
-            p.3.push(r.text(3)?);
-            p.4.push(r.i64(4)?);
-            p.5.push(r.day(5)?);
-            Ok(())
-        },
-    )
+    each(&db, &statements::prices(since.as_ref()), |r| {
+        p.0.push(r.i64(0)?);
+        p.1.push(r.i64(1)?);
+        p.2.push(r.i64(2)?);
+        p.3.push(r.text(3)?);
+        p.4.push(r.i64(4)?);
+        p.5.push(r.day(5)?);
+        Ok(())
+    })
     .await
     .context("price observations")?;
     let mark = Mark::advance(since.as_ref(), &p.0, Instant::now());
