@@ -151,9 +151,52 @@ impl SerialList {
     /// Per row: whether it had a serial, and its unit number (`None`
     /// without a serial or for a serial never shipped); and the rows whose
     /// serial is no shipped unit, with the serial.
+    ///
+    /// A long list (a full read's) is looked up in `RESOLVE_PARTS` parts
+    /// side by side: it is the last step of a full read, with nothing else
+    /// left to keep the other core busy.
     pub fn resolve(self, units: &SerialIndex) -> Resolved {
+        let n = self.ends.len();
+        let parts = if n >= RESOLVE_SPLIT_AT {
+            RESOLVE_PARTS
+        } else {
+            1
+        };
+        let step = n.div_ceil(parts).max(1);
+        let ranges: Vec<(usize, usize)> = (0..n)
+            .step_by(step)
+            .map(|a| (a, (a + step).min(n)))
+            .collect();
+        let resolved: Vec<Part> = match ranges[..] {
+            [] => vec![],
+            [(a, b)] => vec![self.resolve_range(units, a, b)],
+            _ => std::thread::scope(|scope| {
+                let list = &self;
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .map(|&(a, b)| scope.spawn(move || list.resolve_range(units, a, b)))
+                    .collect();
+                // A part that panicked panics the whole (the caller's
+                // blocking task turns that into an error).
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            }),
+        };
+        let mut unit = Vec::with_capacity(n);
         let mut unknown = vec![];
-        let unit = (0..self.ends.len())
+        for (u, k) in resolved {
+            unit.extend(u);
+            unknown.extend(k);
+        }
+        (self.present, unit, unknown)
+    }
+
+    /// Rows `a..b`: their unit numbers, and those whose serial is no unit.
+    fn resolve_range(&self, units: &SerialIndex, a: usize, b: usize) -> Part {
+        let mut unknown = vec![];
+        let unit = (a..b)
             .map(|i| {
                 if !self.present[i] {
                     return None;
@@ -166,9 +209,18 @@ impl SerialList {
                 u
             })
             .collect();
-        (self.present, unit, unknown)
+        (unit, unknown)
     }
 }
+
+/// A part of `resolve`'s answer: the unit numbers of some rows, and those
+/// of them whose serial is no unit.
+type Part = (Vec<Option<u32>>, Vec<(usize, Box<[u8]>)>);
+
+/// Lists of at least this many rows are looked up in parts side by side.
+const RESOLVE_SPLIT_AT: usize = 100_000;
+/// In how many parts.
+const RESOLVE_PARTS: usize = 2;
 
 /// Entry `i`'s bytes in an arena (empty for an unknown entry).
 fn text<'a>(bytes: &'a [u8], ends: &[u32], i: u32) -> &'a [u8] {
@@ -249,5 +301,42 @@ mod tests {
         assert_eq!(unit, [Some(5), None, None, Some(1), None]);
         let unknown: Vec<(usize, &[u8])> = unknown.iter().map(|(i, s)| (*i, &s[..])).collect();
         assert_eq!(unknown, [(2, &b"NEVER"[..]), (4, &b""[..])]);
+    }
+
+    #[test]
+    fn a_long_list_looked_up_in_parts_keeps_each_row_in_its_place() {
+        let mut ix = SerialIndex::new();
+        for n in 0..1_000 {
+            ix.insert(format!("K{n}").as_bytes()).ok();
+        }
+        // Rows cycle through: a shipped unit, no serial, a serial never
+        // shipped; long enough to be split.
+        let rows = RESOLVE_SPLIT_AT + 7;
+        let serial = |i: usize| match i % 3 {
+            0 => Some(format!("K{}", i % 1_000)),
+            1 => None,
+            _ => Some(format!("U{i}")),
+        };
+        let mut list = SerialList::new();
+        for i in 0..rows {
+            list.push(serial(i).as_deref().map(str::as_bytes))
+                .unwrap_or_default();
+        }
+        let (present, unit, unknown) = list.resolve(&ix);
+        assert_eq!(unit.len(), rows);
+        assert_eq!(present.len(), rows);
+        for i in 0..rows {
+            let want = serial(i).and_then(|s| ix.get(s.as_bytes()));
+            assert_eq!((present[i], unit[i]), (i % 3 != 1, want), "row {i}");
+        }
+        let want: Vec<(usize, String)> = (0..rows)
+            .filter(|i| i % 3 == 2)
+            .map(|i| (i, format!("U{i}")))
+            .collect();
+        let got: Vec<(usize, String)> = unknown
+            .into_iter()
+            .map(|(i, s)| (i, String::from_utf8_lossy(&s).into_owned()))
+            .collect();
+        assert_eq!(got, want);
     }
 }
