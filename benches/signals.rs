@@ -328,7 +328,9 @@ async fn bench() -> anyhow::Result<()> {
 /// statements (`statements::full_read`) run as binary `COPY`, each into a
 /// `psql` that throws the bytes away: no parsing, no frames, no computation.
 /// They run 2 and then 4 at a time (the read runs them 4 at a time on the
-/// bench's pool of 4); the faster wins. `None` without `psql` on the PATH.
+/// bench's pool of 4); the faster wins. Each `psql`'s start and connection
+/// (about 30 ms, some 0.2 s in all at 2 at a time) is counted too, so the
+/// true floor is that much lower. `None` without `psql` on the PATH.
 fn floor(url: &str) -> anyhow::Result<Option<f64>> {
     use std::process::{Command, Stdio};
     use std::sync::Mutex;
