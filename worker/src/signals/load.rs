@@ -443,9 +443,8 @@ pub mod statements {
         )
     }
 
-    /// Order lines: all of them on a full read (the computation keeps
-    /// those of shipped orders), those of the orders shipped after the mark
-    /// on a sync.
+    /// Order lines: all of them, or those of the orders shipped after the
+    /// mark (why: `load_lines`).
     pub fn lines(since: Option<&Mark>) -> String {
         match since {
             None => {

@@ -157,24 +157,15 @@ impl SerialList {
     /// left to keep the other core busy.
     pub fn resolve(self, units: &SerialIndex) -> Resolved {
         let n = self.ends.len();
-        let parts = if n >= RESOLVE_SPLIT_AT {
-            RESOLVE_PARTS
+        let parts: Vec<Part> = if n < RESOLVE_SPLIT_AT {
+            vec![self.resolve_range(units, 0, n)]
         } else {
-            1
-        };
-        let step = n.div_ceil(parts).max(1);
-        let ranges: Vec<(usize, usize)> = (0..n)
-            .step_by(step)
-            .map(|a| (a, (a + step).min(n)))
-            .collect();
-        let resolved: Vec<Part> = match ranges[..] {
-            [] => vec![],
-            [(a, b)] => vec![self.resolve_range(units, a, b)],
-            _ => std::thread::scope(|scope| {
+            let step = n.div_ceil(RESOLVE_PARTS);
+            std::thread::scope(|scope| {
                 let list = &self;
-                let handles: Vec<_> = ranges
-                    .iter()
-                    .map(|&(a, b)| scope.spawn(move || list.resolve_range(units, a, b)))
+                let handles: Vec<_> = (0..n)
+                    .step_by(step)
+                    .map(|a| scope.spawn(move || list.resolve_range(units, a, (a + step).min(n))))
                     .collect();
                 // A part that panicked panics the whole (the caller's
                 // blocking task turns that into an error).
@@ -182,11 +173,12 @@ impl SerialList {
                     .into_iter()
                     .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                     .collect()
-            }),
+            })
         };
-        let mut unit = Vec::with_capacity(n);
-        let mut unknown = vec![];
-        for (u, k) in resolved {
+        // The first part's vectors are kept; the others are added to them.
+        let mut parts = parts.into_iter();
+        let (mut unit, mut unknown) = parts.next().unwrap_or_default();
+        for (u, k) in parts {
             unit.extend(u);
             unknown.extend(k);
         }
