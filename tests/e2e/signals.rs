@@ -1048,6 +1048,71 @@ e2e!(
     }
 );
 
+/// A copy dir `name` under `root` whose full read was `hours` ago (a
+/// `meta.json` with only that; `None`: no `meta.json`), its directory last
+/// changed `mtime_hours` ago.
+fn planted_copy(root: &std::path::Path, name: &str, hours: Option<i64>, mtime_hours: u64) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("orders.arrow"), b"frames").expect("frame");
+    if let Some(h) = hours {
+        let read_at = Utc::now() - chrono::Duration::hours(h);
+        let meta = json!({"format": 1, "read_at": read_at, "saved_at": read_at});
+        std::fs::write(dir.join("meta.json"), meta.to_string()).expect("meta");
+    }
+    let when = std::time::SystemTime::now() - Duration::from_secs(mtime_hours * 3600);
+    std::fs::File::open(&dir)
+        .and_then(|d| d.set_modified(when))
+        .expect("set the directory's time");
+}
+
+e2e!(
+    a_save_removes_the_copies_no_worker_will_use_again,
+    |server: Server, w: World| async move {
+        business(&server, &w, false).await;
+        let (app, dir) = with_copy_on_disk(&server);
+        let root = dir.path();
+        // A dropped database's copy (its full read two days old), another
+        // live database's (an hour old, written long after its directory),
+        // one broken long ago and one broken just now (no meta.json), what
+        // killed saves left (old) and a save under way (new), and what is
+        // not a copy at all.
+        planted_copy(root, "db-dropped", Some(49), 49);
+        planted_copy(root, "db-live", Some(1), 72);
+        planted_copy(root, "db-broken", None, 30);
+        planted_copy(root, "db-fresh", None, 0);
+        planted_copy(root, "db-live.new-01JOLD", None, 2);
+        planted_copy(root, "db-live.old", None, 2);
+        planted_copy(root, "db-live.new-01JNOW", None, 0);
+        planted_copy(root, "keep-me", Some(49), 49);
+        std::fs::write(root.join("db-notes.txt"), b"not a directory").expect("file");
+
+        let run = recompute_on(&app, "test:sweep").await;
+        assert!(run.full_read, "{run:?}");
+        let mut left: Vec<String> = std::fs::read_dir(root)
+            .expect("copy dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let own = left
+            .iter()
+            .find(|n| std::fs::metadata(root.join(n).join("serials.bin")).is_ok())
+            .cloned()
+            .expect("this database's copy was saved");
+        let mut want = vec![
+            own,
+            "db-fresh".to_owned(),
+            "db-live".to_owned(),
+            "db-live.new-01JNOW".to_owned(),
+            "db-notes.txt".to_owned(),
+            "keep-me".to_owned(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+    }
+);
+
 /// SQL that records a sighting of `serial` in the South.
 fn south_sighting(w: &World, serial: &str) -> String {
     format!(

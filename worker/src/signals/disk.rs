@@ -19,7 +19,10 @@
 //! program's version differ, when it is for another time zone, when its
 //! full read is older than `FULL_RELOAD_AFTER`, when a file does not match
 //! `meta.json`, or when a table holds fewer keys than the copy says were
-//! read (the database was restored from an older backup).
+//! read (the database was restored from an older backup). Each save also
+//! removes the copies beside it that no worker will use again (`sweep`):
+//! those of databases whose full read is a day old, as a dropped
+//! database's copy soon is, and what killed saves left.
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -97,6 +100,12 @@ struct Meta {
     /// Rows of each frame, in the order of `FRAMES`.
     heights: Vec<usize>,
     units: usize,
+}
+
+/// What `sweep` reads of another copy's `meta.json` (whatever its format).
+#[derive(Deserialize)]
+struct ReadAt {
+    read_at: DateTime<Utc>,
 }
 
 /// The saved frames, by file name.
@@ -184,27 +193,68 @@ impl DiskCopy {
         }
     }
 
-    /// Removes what saves that stopped half-way (a killed process) left
-    /// beside the copy: their directories an hour old or more.
-    fn sweep(&self) {
-        let (Some(parent), Some(name)) = (self.dir.parent(), self.dir.file_name()) else {
-            return;
+    /// Removes, beside this copy, what no worker will ever use again:
+    /// - what saves that stopped half-way (a killed process) left, and old
+    ///   copies moved aside: `db-*.new-*` and `db-*.old`, an hour old or
+    ///   more (a save takes seconds);
+    /// - the copies of other databases whose full read is
+    ///   `FULL_RELOAD_AFTER` old or more: no worker restores such a copy (a
+    ///   live database's worker reads everything again and saves a new one),
+    ///   so they are those of databases dropped, renamed away or no longer
+    ///   watched; a copy without a readable `meta.json` counts by its
+    ///   directory's age.
+    ///
+    /// Only entries named `db-…` are touched. Returns the names removed.
+    pub fn sweep(&self) -> Vec<String> {
+        let (Some(parent), Some(own)) = (self.dir.parent(), self.dir.file_name()) else {
+            return Vec::new();
         };
-        let prefix = format!("{}.new-", name.to_string_lossy());
+        let own = own.to_string_lossy().into_owned();
         let Ok(entries) = fs::read_dir(parent) else {
-            return;
+            return Vec::new();
         };
-        for e in entries.flatten() {
-            let stale = e
-                .metadata()
+        let age_of = |p: &Path| {
+            fs::metadata(p)
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age >= Duration::from_secs(3600));
-            if stale && e.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = fs::remove_dir_all(e.path());
+        };
+        let mut removed = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with("db-") || name == own {
+                continue;
+            }
+            let path = e.path();
+            let dead = if name.contains(".new-") || name.ends_with(".old") {
+                age_of(&path).is_some_and(|age| age >= Duration::from_secs(3600))
+            } else if name.contains('.') {
+                false
+            } else {
+                let read_at = File::open(path.join("meta.json"))
+                    .ok()
+                    .and_then(|f| serde_json::from_reader::<_, ReadAt>(BufReader::new(f)).ok());
+                let age = match read_at {
+                    Some(r) => Utc::now().signed_duration_since(r.read_at).to_std().ok(),
+                    None => age_of(&path),
+                };
+                age.is_some_and(|age| age >= FULL_RELOAD_AFTER)
+            };
+            if !dead {
+                continue;
+            }
+            match fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(dir = %path.display(), "removed a copy on disk no worker will use");
+                    removed.push(name.into_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %path.display(), error = %e, "cannot remove a copy on disk no worker will use");
+                }
             }
         }
+        removed
     }
 
     /// Writes `s` (blocking; call off the async threads). Returns the bytes
