@@ -1086,6 +1086,7 @@ e2e!(
         planted_copy(root, "db-live.new-01JNOW", None, 0);
         planted_copy(root, "keep-me", Some(49), 49);
         std::fs::write(root.join("db-notes.txt"), b"not a directory").expect("file");
+        std::fs::write(root.join("db-plain"), b"not a directory either").expect("file");
 
         let run = recompute_on(&app, "test:sweep").await;
         assert!(run.full_read, "{run:?}");
@@ -1106,6 +1107,7 @@ e2e!(
             "db-live".to_owned(),
             "db-live.new-01JNOW".to_owned(),
             "db-notes.txt".to_owned(),
+            "db-plain".to_owned(),
             "keep-me".to_owned(),
         ];
         want.sort();

@@ -204,14 +204,14 @@ impl DiskCopy {
     ///   watched; a copy without a readable `meta.json` counts by its
     ///   directory's age.
     ///
-    /// Only entries named `db-…` are touched. Returns the names removed.
-    pub fn sweep(&self) -> Vec<String> {
+    /// Only directories named `db-…` are touched.
+    fn sweep(&self) {
         let (Some(parent), Some(own)) = (self.dir.parent(), self.dir.file_name()) else {
-            return Vec::new();
+            return;
         };
         let own = own.to_string_lossy().into_owned();
         let Ok(entries) = fs::read_dir(parent) else {
-            return Vec::new();
+            return;
         };
         let age_of = |p: &Path| {
             fs::metadata(p)
@@ -219,11 +219,11 @@ impl DiskCopy {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
         };
-        let mut removed = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            if !name.starts_with("db-") || name == own {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || !name.starts_with("db-") || name == own {
                 continue;
             }
             let path = e.path();
@@ -247,14 +247,12 @@ impl DiskCopy {
             match fs::remove_dir_all(&path) {
                 Ok(()) => {
                     tracing::info!(dir = %path.display(), "removed a copy on disk no worker will use");
-                    removed.push(name.into_owned());
                 }
                 Err(e) => {
                     tracing::warn!(dir = %path.display(), error = %e, "cannot remove a copy on disk no worker will use");
                 }
             }
         }
-        removed
     }
 
     /// Writes `s` (blocking; call off the async threads). Returns the bytes
