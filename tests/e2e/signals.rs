@@ -981,6 +981,24 @@ e2e!(
         assert_eq!(saved.len(), 1, "one copy, for this database: {saved:?}");
         let copy = saved[0].clone();
         assert!(copy.join("meta.json").is_file() && copy.join("serials.bin").is_file());
+        // The copy was saved after the run's signals were stored, not
+        // before: they do not wait for it.
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(copy.join("meta.json")).expect("meta"))
+                .expect("json");
+        let saved_at: chrono::DateTime<Utc> =
+            serde_json::from_value(meta["saved_at"].clone()).expect("saved_at");
+        let run = salesguard_entities::model::job_run::Entity::find()
+            .filter(salesguard_entities::model::job_run::Column::DedupKey.eq("test:disk-1"))
+            .one(&server.app.db.read)
+            .await
+            .expect("job_runs")
+            .expect("the run is recorded");
+        let finished_at = run.finished_at.expect("the run finished");
+        assert!(
+            finished_at < saved_at,
+            "stored {finished_at}, saved {saved_at}"
+        );
 
         // While no worker runs, units ship and are sold in another region.
         let north = w.north.clone();

@@ -409,6 +409,40 @@ async fn disk_copy(app: &AppState) -> Option<signals::disk::DiskCopy> {
     }
 }
 
+/// Saves `snap` to `disk` when due (see `Snapshot::save_if_due`), off the
+/// async threads; a failure is logged, not returned: the copy in memory and
+/// the run's results stand without it.
+async fn save_copy(
+    mut snap: signals::snapshot::Snapshot,
+    disk: Option<signals::disk::DiskCopy>,
+    tz: chrono_tz::Tz,
+) -> signals::snapshot::Snapshot {
+    let dir = disk.as_ref().map(|d| d.dir().display().to_string());
+    let (snap, saved) = match tokio::task::spawn_blocking(move || {
+        let saved = snap.save_if_due(disk.as_ref(), tz);
+        (snap, saved)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    match saved {
+        Some(Ok(s)) => tracing::info!(
+            dir = dir.unwrap_or_default(),
+            mib = s.bytes / (1 << 20),
+            ms = s.took.as_millis() as u64,
+            "the worker's copy was saved to disk"
+        ),
+        Some(Err(e)) => tracing::warn!(
+            error = format!("{e:#}"),
+            "the worker's copy could not be saved to disk"
+        ),
+        None => {}
+    }
+    snap
+}
+
 /// Loads, computes and stores the signals as of `as_of` inside one
 /// transaction that also records the run. Returns the run id and figures.
 pub async fn recompute_now(
@@ -430,41 +464,71 @@ pub async fn recompute_now(
     let load_ms = t0.elapsed().as_millis();
     let t1 = std::time::Instant::now();
     let th = app.settings.signals.clone();
-    let mut snap = copy.take().context("no copy of the data after a refresh")?;
-    let tz = app.tz;
-    let dir = disk.as_ref().map(|d| d.dir().display().to_string());
-    let (snap, computed, saved, compute_time) = tokio::task::spawn_blocking(move || {
+    let snap = copy.take().context("no copy of the data after a refresh")?;
+    let (snap, computed, compute_time) = tokio::task::spawn_blocking(move || {
         let computed = signals::compute(&snap.inputs, as_of, &th);
-        let compute_time = t1.elapsed();
-        // Saved after the computation, so the signals are not held up.
-        let saved = snap.save_if_due(disk.as_ref(), tz);
-        (snap, computed, saved, compute_time)
+        (snap, computed, t1.elapsed())
     })
     .await
     .context("the computation panicked")?;
-    match saved {
-        Some(Ok(s)) => tracing::info!(
-            dir = dir.unwrap_or_default(),
-            mib = s.bytes / (1 << 20),
-            ms = s.took.as_millis() as u64,
-            "the worker's copy was saved to disk"
-        ),
-        Some(Err(e)) => tracing::warn!(
-            error = format!("{e:#}"),
-            "the worker's copy could not be saved to disk"
-        ),
-        None => {}
-    }
+    let compute_ms = compute_time.as_millis();
+    let rows_read = i64::try_from(read.rows()).unwrap_or(i64::MAX);
+    let t2 = std::time::Instant::now();
+    let stored = match computed {
+        Ok(computed) => store_run(app, job, worker, started_at, rows_read, &computed).await,
+        Err(e) => Err(e),
+    };
+    let store_ms = t2.elapsed().as_millis();
+    // The copy is saved to disk only once the signals are stored, so they
+    // are not held up by it (seconds at 1M orders); the next run on this
+    // database waits for it. The copy is kept whether or not the run's
+    // results could be stored.
+    let snap = match &stored {
+        Ok(_) => save_copy(snap, disk, app.tz).await,
+        Err(_) => snap,
+    };
     if app.settings.worker_keep_copy {
         *copy = Some(snap);
     }
     drop(copy);
-    let computed = computed?;
-    let rows = read.rows();
-    // Without the save to disk, logged apart.
-    let compute_ms = compute_time.as_millis();
-    let t2 = std::time::Instant::now();
-    let rows_read = i64::try_from(rows).unwrap_or(i64::MAX);
+    let (run_id, applied) = stored?;
+    let full_read = matches!(read, signals::snapshot::Refresh::Full { .. });
+    let from_disk = matches!(read, signals::snapshot::Refresh::Restored { .. });
+    tracing::info!(
+        run = run_id,
+        full_read,
+        from_disk,
+        rows_read,
+        read_ms = load_ms,
+        compute_ms,
+        raised = applied.raised,
+        cleared = applied.cleared,
+        "signals computed"
+    );
+    Ok((
+        run_id,
+        RunFigures {
+            rows_read,
+            full_read,
+            from_disk,
+            applied,
+            load_ms,
+            compute_ms,
+            store_ms,
+        },
+    ))
+}
+
+/// Stores `computed` and records the run, in one transaction. Returns the
+/// run's id and what was applied.
+async fn store_run(
+    app: &AppState,
+    job: &RecomputeSignals,
+    worker: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    rows_read: i64,
+    computed: &[signals::Signal],
+) -> anyhow::Result<(i64, signals::store::Applied)> {
     let txn = app.db.begin().await?;
     let run = job_run::ActiveModel {
         job: Set(RecomputeSignals::JOB.into()),
@@ -478,7 +542,7 @@ pub async fn recompute_now(
     .insert(&txn)
     .await?;
     let now = salesguard_api::app::now();
-    let applied = signals::store::apply(&txn, &computed, now, Some(run.id)).await?;
+    let applied = signals::store::apply(&txn, computed, now, Some(run.id)).await?;
     let mut am: job_run::ActiveModel = run.into();
     am.finished_at = Set(Some(salesguard_api::app::now()));
     am.rows_read = Set(Some(rows_read));
@@ -486,31 +550,7 @@ pub async fn recompute_now(
     am.signals_cleared = Set(Some(applied.cleared));
     let run = am.update(&txn).await?;
     txn.commit().await?;
-    let full_read = matches!(read, signals::snapshot::Refresh::Full { .. });
-    let from_disk = matches!(read, signals::snapshot::Refresh::Restored { .. });
-    tracing::info!(
-        run = run.id,
-        full_read,
-        from_disk,
-        rows_read,
-        read_ms = load_ms,
-        compute_ms,
-        raised = applied.raised,
-        cleared = applied.cleared,
-        "signals computed"
-    );
-    Ok((
-        run.id,
-        RunFigures {
-            rows_read,
-            full_read,
-            from_disk,
-            applied,
-            load_ms,
-            compute_ms,
-            store_ms: t2.elapsed().as_millis(),
-        },
-    ))
+    Ok((run.id, applied))
 }
 
 /// The job: recomputes the risk signals for `job.dedup_key`, recorded in
