@@ -411,12 +411,13 @@ async fn disk_copy(app: &AppState) -> Option<signals::disk::DiskCopy> {
 
 /// Saves `snap` to `disk` when due (see `Snapshot::save_if_due`), off the
 /// async threads; a failure is logged, not returned: the copy in memory and
-/// the run's results stand without it.
+/// the run's results stand without it. `None`: the save panicked and the
+/// copy is lost (the next run reads everything).
 async fn save_copy(
     mut snap: signals::snapshot::Snapshot,
     disk: Option<signals::disk::DiskCopy>,
     tz: chrono_tz::Tz,
-) -> signals::snapshot::Snapshot {
+) -> Option<signals::snapshot::Snapshot> {
     let dir = disk.as_ref().map(|d| d.dir().display().to_string());
     let (snap, saved) = match tokio::task::spawn_blocking(move || {
         let saved = snap.save_if_due(disk.as_ref(), tz);
@@ -425,7 +426,10 @@ async fn save_copy(
     .await
     {
         Ok(done) => done,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => {
+            tracing::error!(error = %e, "saving the worker's copy panicked; the next run reads everything");
+            return None;
+        }
     };
     match saved {
         Some(Ok(s)) => tracing::info!(
@@ -440,7 +444,7 @@ async fn save_copy(
         ),
         None => {}
     }
-    snap
+    Some(snap)
 }
 
 /// Loads, computes and stores the signals as of `as_of` inside one
@@ -485,10 +489,10 @@ pub async fn recompute_now(
     // results could be stored.
     let snap = match &stored {
         Ok(_) => save_copy(snap, disk, app.tz).await,
-        Err(_) => snap,
+        Err(_) => Some(snap),
     };
     if app.settings.worker_keep_copy {
-        *copy = Some(snap);
+        *copy = snap;
     }
     drop(copy);
     let (run_id, applied) = stored?;
