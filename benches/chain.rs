@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use salesguard::testkit::chain::{self, STEPS};
-use salesguard::testkit::client::data_of;
-use salesguard::testkit::server::drop_pg_database;
-use salesguard::testkit::world::Team;
-use salesguard::testkit::{Client, Server, World};
+use salesguard_testkit::chain::{self, STEPS};
+use salesguard_testkit::client::data_of;
+use salesguard_testkit::server::drop_pg_database;
+use salesguard_testkit::world::Team;
+use salesguard_testkit::{Client, Server, World};
 
 #[path = "support/wire.rs"]
 mod wire;

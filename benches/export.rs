@@ -23,10 +23,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sqlx::postgres::PgPoolCopyExt;
 use tokio::io::AsyncWriteExt;
 
-use salesguard_api::config::Settings;
-use salesguard_api::db::Db;
 use salesguard_api::export::{self, Dataset};
 use salesguard_api::AppState;
+use salesguard_config::Settings;
+use salesguard_entities::db::Db;
 
 struct Args {
     url: String,

@@ -34,8 +34,8 @@ use anyhow::{bail, Context};
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
-use salesguard_api::config::{Settings, SignalSettings};
-use salesguard_api::db::Db;
+use salesguard_config::{Settings, SignalSettings};
+use salesguard_entities::db::Db;
 use salesguard_worker::signals::disk::DiskCopy;
 use salesguard_worker::signals::load::statements;
 use salesguard_worker::signals::snapshot::{self, Snapshot};

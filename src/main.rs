@@ -8,11 +8,11 @@ use clap::{Parser, Subcommand};
 use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter};
 
 use salesguard_api::audit;
-use salesguard_api::config::LogFormat;
 use salesguard_api::services::admin::{insert_user, NewUser};
 use salesguard_api::{AppState, Settings};
+use salesguard_config::LogFormat;
+use salesguard_domain::Position;
 use salesguard_entities::model::{region, user};
-use salesguard_entities::rules::Position;
 
 #[derive(Parser)]
 #[command(
@@ -56,7 +56,7 @@ enum Command {
     },
     /// Load a synthetic year of business with planted anomalies (every
     /// risk signal fires); `--bulk` for benchmark-sized data sets.
-    Demo(salesguard::demo::DemoArgs),
+    Demo(salesguard_demo::DemoArgs),
     /// Export a dataset (orders, order_lines, payments, shipments,
     /// serial_events, forecasts, signals) as CSV or Parquet, with the
     /// scope and position checks of `--username`.
@@ -138,8 +138,8 @@ async fn run() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Worker => {
-            let app = AppState::from_settings(settings).await?;
-            salesguard_worker::run(app, shutdown_signal()).await
+            let ctx = salesguard_worker::Ctx::from_settings(settings).await?;
+            salesguard_worker::run(ctx, shutdown_signal()).await
         }
         Command::Migrate => {
             AppState::from_settings(settings).await?;
@@ -237,7 +237,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Demo(args) => {
             let app = AppState::from_settings(settings).await?;
-            salesguard::demo::run(app, args).await
+            salesguard_demo::run(app, args).await
         }
         Command::Export(args) => export(settings, args).await,
         Command::Report {
@@ -246,8 +246,8 @@ async fn run() -> anyhow::Result<()> {
             if !now {
                 bail!("`report weekly` runs on demand with --now (the worker runs it on its schedule)");
             }
-            let app = AppState::from_settings(settings).await?;
-            let (week, run, sent) = salesguard_worker::report::weekly_now(&app, week_of).await?;
+            let ctx = salesguard_worker::Ctx::from_settings(settings).await?;
+            let (week, run, sent) = salesguard_worker::report::weekly_now(&ctx, week_of).await?;
             println!(
                 "week {} to {}: {} reports built, {} existing, {} failed; mailed {}, to retry {}, failed {}",
                 week.start, week.end, run.built.len(), run.existing, run.failed.len(),
@@ -361,9 +361,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let worker = if app.settings.worker_in_serve && app.db.backend() == DbBackend::Sqlite {
         salesguard_worker::schedules(&app.settings.signals_cron)?;
-        let (app, stop) = (app.clone(), stopped(stop_rx.clone()));
+        let ctx = salesguard_worker::Ctx::new(app.db.clone(), app.settings.clone())?;
+        let stop = stopped(stop_rx.clone());
         Some(tokio::spawn(async move {
-            if let Err(e) = salesguard_worker::run(app, stop).await {
+            if let Err(e) = salesguard_worker::run(ctx, stop).await {
                 tracing::error!(error = %format!("{e:#}"), "the in-process worker stopped");
             }
         }))

@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 use chrono::{Duration, NaiveDate};
 use sea_orm::{ConnectionTrait, Statement};
 
-use salesguard::demo::check::expected_signals;
-use salesguard::demo::scenario::{AgentRole, Config, World};
-use salesguard::demo::{bulk, config, workflow, DemoArgs};
-use salesguard::testkit::Server;
+use salesguard_demo::check::expected_signals;
+use salesguard_demo::scenario::{AgentRole, Config, World};
+use salesguard_demo::{bulk, config, workflow, DemoArgs};
+use salesguard_testkit::Server;
 
 fn cfg(seed: u64, size: f64, as_of: NaiveDate) -> Config {
     Config {
@@ -399,12 +399,12 @@ async fn the_bulk_sink_writes_the_same_plan_as_rows() {
     assert_numbers(&server).await;
     // The demo users can sign in with the demo password.
     let c = server.client();
-    c.login("sales1.huabei", salesguard::demo::DEMO_PASSWORD)
+    c.login("sales1.huabei", salesguard_demo::DEMO_PASSWORD)
         .await
         .expect("login");
     // Readable through the API.
     let mgr = c
-        .login("manager", salesguard::demo::DEMO_PASSWORD)
+        .login("manager", salesguard_demo::DEMO_PASSWORD)
         .await
         .expect("login");
     let d = mgr

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use salesguard::testkit::{Server, World};
+use salesguard_testkit::{Server, World};
 use serde_json::json;
 
 /// A server on SQLite that counts the statements on its write handle
@@ -24,7 +24,7 @@ async fn counting_server(write: bool) -> (Server, Arc<AtomicUsize>) {
 async fn counting(handles: &'static [bool], text: &'static str) -> (Server, Arc<AtomicUsize>) {
     let counter = Arc::new(AtomicUsize::new(0));
     let c2 = counter.clone();
-    let tune = |s: &mut salesguard_api::config::Settings| s.loader_window_ms = 50;
+    let tune = |s: &mut salesguard_config::Settings| s.loader_window_ms = 50;
     let s = Server::start_tuned(None, tune, move |db| {
         for write in handles {
             let handle = if *write { &mut db.write } else { &mut db.read };
@@ -98,7 +98,7 @@ async fn statements_to_file(lines: usize) -> (usize, serde_json::Value) {
         "paymentTermsDays": 30,
     });
     let before = counter.load(Ordering::SeqCst);
-    let o = salesguard::testkit::chain::ok(&w.north.sales, "salesOrderCreate", input)
+    let o = salesguard_testkit::chain::ok(&w.north.sales, "salesOrderCreate", input)
         .await
         .expect("file");
     let after = counter.load(Ordering::SeqCst);
@@ -140,7 +140,7 @@ async fn filing_an_order_takes_as_many_statements_for_many_lines_as_for_one() {
 /// Reads of the order for approving the contract of a submitted
 /// order, and the order as the approval answers it.
 async fn statements_to_approve(
-    s: &salesguard::testkit::Server,
+    s: &salesguard_testkit::Server,
     w: &World,
     counter: &AtomicUsize,
     kept: bool,
@@ -154,7 +154,7 @@ async fn statements_to_approve(
         s.app.step_cache.clear();
     }
     let before = counter.load(Ordering::SeqCst);
-    let approved = salesguard::testkit::chain::ok(
+    let approved = salesguard_testkit::chain::ok(
         &w.north.supervisor,
         "contractApprove",
         json!({"orderId": o["id"]}),

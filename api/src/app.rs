@@ -1,12 +1,11 @@
 //! The application state shared by every request.
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 
-use crate::config::Settings;
-use crate::db::Db;
 use crate::notify::Hub;
+use salesguard_config::Settings;
+use salesguard_entities::db::Db;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -56,23 +55,7 @@ impl AppState {
         let db = Db::connect(&settings.database_url, settings.db_max_connections).await?;
         db.migrate().await?;
         let app = AppState::new(db, settings)?;
-        let n = crate::metrics::backfill_shipped_on(&app).await?;
-        if n > 0 {
-            tracing::info!(
-                shipments = n,
-                "filled in the business day of earlier shipments"
-            );
-        }
-        let n = crate::metrics::backfill_ar_entries(&app.db).await?;
-        if n > 0 {
-            tracing::info!(orders = n, "filled in the AR entries of earlier orders");
-        }
+        salesguard_analytics::backfill::fill_in(&app.db, app.tz).await?;
         Ok(app)
     }
-}
-
-/// The current time, truncated to microseconds (what both databases keep),
-/// so that a value read back equals the value written and hashed.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
 }

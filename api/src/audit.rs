@@ -153,7 +153,7 @@ pub async fn append<C: ConnectionTrait>(db: &C, e: Entry) -> Result<(), DbErr> {
 /// rolled back). Retries when a concurrent refusal by the same actor took the
 /// same sequence number.
 pub async fn record_refusal(
-    db: &crate::db::Db,
+    db: &salesguard_entities::db::Db,
     actor: Option<&Actor>,
     action: &str,
     code: &str,

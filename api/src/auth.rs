@@ -1,6 +1,6 @@
 //! Authentication (argon2 password hashes, bearer tokens with expiry) and the
 //! acting user with the regions they may see.
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -12,8 +12,8 @@ use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use sha2::{Digest, Sha256};
 
-use salesguard_entities::model::{region, session, user, user_region};
-use salesguard_entities::rules::Position;
+use salesguard_domain::Position;
+use salesguard_entities::model::{session, user, user_region};
 
 use crate::error::AppError;
 
@@ -65,7 +65,7 @@ pub async fn create_session<C: ConnectionTrait>(
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let now = crate::app::now();
+    let now = salesguard_domain::clock::now();
     let expires_at = now + Duration::minutes(ttl_minutes);
     session::ActiveModel {
         token_hash: Set(token_hash(&token)),
@@ -81,74 +81,15 @@ pub async fn create_session<C: ConnectionTrait>(
 }
 
 /// The authenticated user acting in a request.
-#[derive(Clone, Debug)]
-pub struct Actor {
-    pub user_id: i64,
-    pub username: String,
-    pub position: Position,
-    /// Sees every region (management, finance, warehouse, admin, or an
-    /// analyst given a company-wide scope).
-    pub global: bool,
-    /// Regions assigned, with all their sub-areas.
-    pub regions: Arc<HashSet<i64>>,
-}
+pub use salesguard_domain::Actor;
 
-impl Actor {
-    pub fn sees_region(&self, region_id: i64) -> bool {
-        self.global || self.regions.contains(&region_id)
-    }
-
-    /// `None` when the actor sees everything; otherwise the visible regions.
-    pub fn region_filter(&self) -> Option<Vec<i64>> {
-        if self.global {
-            None
-        } else {
-            let mut v: Vec<i64> = self.regions.iter().copied().collect();
-            v.sort_unstable();
-            Some(v)
-        }
-    }
-}
-
-/// Expands region ids to include every descendant sub-area.
-pub fn expand_regions(all: &[region::Model], roots: &[i64]) -> HashSet<i64> {
-    let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
-    for r in all {
-        if let Some(p) = r.parent_id {
-            children.entry(p).or_default().push(r.id);
-        }
-    }
-    let mut out = HashSet::new();
-    let mut stack: Vec<i64> = roots.to_vec();
-    while let Some(id) = stack.pop() {
-        if out.insert(id) {
-            if let Some(c) = children.get(&id) {
-                stack.extend(c);
-            }
-        }
-    }
-    out
-}
-
-/// The ids of a region and all its ancestors.
-pub fn region_with_ancestors(all: &[region::Model], region_id: i64) -> Vec<i64> {
-    let parents: HashMap<i64, Option<i64>> = all.iter().map(|r| (r.id, r.parent_id)).collect();
-    chain_up(&parents, region_id)
-}
-
-/// The region and its ancestors by a region → parent map (the walk ends on
-/// a cycle).
-pub fn chain_up(parents: &HashMap<i64, Option<i64>>, region_id: i64) -> Vec<i64> {
-    let mut out = vec![];
-    let mut cur = Some(region_id);
-    while let Some(id) = cur {
-        if out.contains(&id) {
-            break;
-        }
-        out.push(id);
-        cur = parents.get(&id).copied().flatten();
-    }
-    out
+/// Refuses (a `userErrors` FORBIDDEN) unless the actor's position holds
+/// `capability`.
+pub fn require(
+    actor: &Actor,
+    capability: salesguard_domain::Capability,
+) -> Result<(), crate::error::UserError> {
+    actor.require(capability).map_err(Into::into)
 }
 
 pub async fn load_actor<C: ConnectionTrait>(
@@ -171,7 +112,7 @@ pub async fn load_actor<C: ConnectionTrait>(
         HashSet::new()
     } else {
         let all = app.regions.get(db, &assigned).await?;
-        expand_regions(&all, &assigned)
+        salesguard_domain::regions::expand(&all, &assigned)
     };
     Ok(Actor {
         user_id: u.id,
@@ -222,22 +163,5 @@ mod tests {
         assert!(verify_password("correct horse battery", &h));
         assert!(!verify_password("correct horse batterY", &h));
         assert!(!verify_password("x", "not a hash"));
-    }
-
-    #[test]
-    fn regions_expand_to_sub_areas() {
-        let now = Utc::now();
-        let r = |id, parent| region::Model {
-            id,
-            code: format!("R{id}"),
-            name: String::new(),
-            parent_id: parent,
-            market_capacity: None,
-            created_at: now,
-        };
-        let all = vec![r(1, None), r(2, Some(1)), r(3, Some(2)), r(4, None)];
-        let got = expand_regions(&all, &[2]);
-        assert_eq!(got, HashSet::from([2, 3]));
-        assert_eq!(region_with_ancestors(&all, 3), vec![3, 2, 1]);
     }
 }

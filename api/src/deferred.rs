@@ -24,10 +24,10 @@ use sea_orm::{
 use salesguard_entities::model::{notification, sales_order};
 
 use crate::audit::{self, Entry, GENESIS};
-use crate::db::StepConn;
 use crate::error::{user_err, ServiceError, UserErrorCode};
 use crate::idempotency::StepRun;
 use crate::step_cache::{self, Doc};
+use salesguard_entities::db::StepConn;
 
 /// The head of one audit stream as this transaction sees it.
 struct Head {
@@ -423,7 +423,7 @@ impl Deferred {
             return Err(DbErr::Custom(format!("no head for {}", entry.stream)));
         };
         let seq = head.seq + 1;
-        let at = crate::app::now();
+        let at = salesguard_domain::clock::now();
         let hash = audit::compute_hash(&entry.stream, seq, &head.hash, &entry, at);
         let prev = std::mem::replace(&mut head.hash, hash.clone());
         head.seq = seq;
@@ -450,7 +450,7 @@ impl Deferred {
         kind: &str,
         message: &str,
     ) {
-        let at = crate::app::now();
+        let at = salesguard_domain::clock::now();
         for user_id in recipients.into_iter().filter(|u| *u != actor_id) {
             self.notes.push(Note {
                 user_id,
@@ -481,7 +481,7 @@ impl Deferred {
     /// writes.
     pub async fn write_grouped(
         self,
-        db: &crate::db::Db,
+        db: &salesguard_entities::db::Db,
     ) -> Result<Option<Vec<notification::Model>>, DbErr> {
         if self.is_empty() {
             return Ok(Some(vec![]));
@@ -585,7 +585,10 @@ impl Deferred {
         };
         let rows = match db.query_all_raw(s.statement()).await {
             Ok(rows) => rows,
-            Err(e) if crate::db::sqlstate(&e).as_deref() == Some(crate::db::GUARD_MISSED) => {
+            Err(e)
+                if salesguard_entities::db::sqlstate(&e).as_deref()
+                    == Some(salesguard_entities::db::GUARD_MISSED) =>
+            {
                 return Ok(None)
             }
             Err(e) => return Err(e),

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement};
 
+use salesguard_domain::Position;
 use salesguard_entities::model::{region, user, user_region};
-use salesguard_entities::rules::Position;
 
 /// One active user as the directory knows them.
 struct Member {
@@ -40,7 +40,7 @@ impl Directory {
         region_id: i64,
         positions: &'a [Position],
     ) -> impl Iterator<Item = i64> + 'a {
-        let chain = crate::auth::chain_up(&self.parents, region_id);
+        let chain = salesguard_domain::regions::chain_up(&self.parents, region_id);
         self.members
             .iter()
             .filter(move |m| positions.contains(&m.position))

@@ -67,9 +67,11 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
+// The GraphQL face of `salesguard_domain::RefusalCode`.
 /// Codes of expected business failures, stable for clients to switch on.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[graphql(remote = "salesguard_domain::RefusalCode")]
 pub enum UserErrorCode {
     /// The input is malformed or out of range.
     BadUserInput,
@@ -103,32 +105,12 @@ pub enum UserErrorCode {
 
 impl UserErrorCode {
     pub fn as_str(&self) -> &'static str {
-        match self {
-            UserErrorCode::BadUserInput => "BAD_USER_INPUT",
-            UserErrorCode::Forbidden => "FORBIDDEN",
-            UserErrorCode::NotFound => "NOT_FOUND",
-            UserErrorCode::Conflict => "CONFLICT",
-            UserErrorCode::SelfApproval => "SELF_APPROVAL",
-            UserErrorCode::PaymentIncomplete => "PAYMENT_INCOMPLETE",
-            UserErrorCode::ExceptionInvalid => "EXCEPTION_INVALID",
-            UserErrorCode::CreditLimitExceeded => "CREDIT_LIMIT_EXCEEDED",
-            UserErrorCode::InsufficientStock => "INSUFFICIENT_STOCK",
-            UserErrorCode::NoticeInvalid => "NOTICE_INVALID",
-            UserErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
-            UserErrorCode::InvalidCredentials => "INVALID_CREDENTIALS",
-            UserErrorCode::AlreadyExists => "ALREADY_EXISTS",
-        }
+        salesguard_domain::RefusalCode::from(*self).as_str()
     }
 
     /// Refusals that are about who may do what (audited as denials).
     pub fn is_denial(&self) -> bool {
-        matches!(
-            self,
-            UserErrorCode::Forbidden
-                | UserErrorCode::NotFound
-                | UserErrorCode::SelfApproval
-                | UserErrorCode::InvalidCredentials
-        )
+        salesguard_domain::RefusalCode::from(*self).is_denial()
     }
 }
 
@@ -157,6 +139,16 @@ impl UserError {
     }
 }
 
+impl From<salesguard_domain::Refusal> for UserError {
+    fn from(r: salesguard_domain::Refusal) -> Self {
+        UserError {
+            field: r.field,
+            message: r.message,
+            code: r.code.into(),
+        }
+    }
+}
+
 /// What a service returns on failure.
 #[derive(Debug)]
 pub enum ServiceError {
@@ -170,6 +162,12 @@ impl From<AppError> for ServiceError {
     }
 }
 
+impl From<salesguard_domain::Refusal> for ServiceError {
+    fn from(r: salesguard_domain::Refusal) -> Self {
+        ServiceError::User(r.into())
+    }
+}
+
 impl From<UserError> for ServiceError {
     fn from(e: UserError) -> Self {
         ServiceError::User(e)
@@ -180,7 +178,7 @@ impl From<DbErr> for ServiceError {
     fn from(e: DbErr) -> Self {
         // Two writers racing on the same document: the loser hits a unique
         // key (a number, an audit sequence, a one-per-order document).
-        if crate::db::is_unique_violation(&e) {
+        if salesguard_entities::db::is_unique_violation(&e) {
             return ServiceError::User(UserError::new(
                 UserErrorCode::Conflict,
                 "the document was changed at the same time by someone else; reload and retry",

@@ -44,8 +44,6 @@ use serde::Deserialize;
 use sqlx::Row;
 use tokio::sync::mpsc;
 
-use salesguard_entities::rules::Position;
-
 use crate::app::AppState;
 use crate::auth::{actor_from_token, Actor};
 use crate::error::AppError;
@@ -155,21 +153,9 @@ pub fn parse_day(field: &str, v: Option<&str>) -> Result<Option<NaiveDate>, AppE
     }
 }
 
-/// The positions that may read business data in bulk.
-pub fn may_export(p: Position) -> bool {
-    matches!(
-        p,
-        Position::Analyst
-            | Position::Management
-            | Position::Supervisor
-            | Position::Finance
-            | Position::Supervision
-    )
-}
-
 /// Checks the reader's position and the request; a refusal is audited.
 pub async fn authorize(app: &AppState, actor: &Actor, req: &ExportRequest) -> Result<(), AppError> {
-    if !may_export(actor.position) {
+    if !actor.position.may(salesguard_domain::Capability::Export) {
         crate::audit::record_refusal(
             &app.db,
             Some(actor),
@@ -902,9 +888,7 @@ fn csv_field(out: &mut Vec<u8>, s: &str) {
 
 /// Exact yuan of an amount in fen: `199950` → `1999.50`.
 pub fn yuan(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
-    let abs = fen.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    salesguard_domain::Fen(fen).to_string()
 }
 
 fn csv_header(out: &mut Vec<u8>, header: &[String]) {
@@ -955,9 +939,7 @@ fn csv_rows(out: &mut Vec<u8>, b: &Batch) {
                 }
                 Buf::Money(v) => {
                     if let Some(x) = v[r] {
-                        let sign = if x < 0 { "-" } else { "" };
-                        let abs = x.unsigned_abs();
-                        let _ = write!(out, "{sign}{}.{:02},{x}", abs / 100, abs % 100);
+                        let _ = write!(out, "{},{x}", salesguard_domain::Fen(x));
                     } else {
                         out.push(b',');
                     }

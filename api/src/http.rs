@@ -16,9 +16,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::auth::actor_from_token;
-use crate::config::Mode;
 use crate::graphql::documents::Documents;
 use crate::graphql::{self, AppSchema};
+use salesguard_config::Mode;
 
 /// The raw bearer token of the request (for sign-out).
 pub struct BearerToken(pub String);

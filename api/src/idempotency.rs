@@ -17,8 +17,8 @@ pub struct StepRun {
     pub app: AppState,
     pub actor: Actor,
     /// Its transaction, or on PostgreSQL, for a step whose only write is
-    /// its deferred statement, the pool (see [`crate::db::StepConn`]).
-    pub txn: crate::db::StepConn,
+    /// its deferred statement, the pool (see [`salesguard_entities::db::StepConn`]).
+    pub txn: salesguard_entities::db::StepConn,
     pub now: DateTime<Utc>,
     /// Notifications written in this transaction, pushed after commit.
     pub notes: Vec<notification::Model>,
@@ -40,7 +40,7 @@ pub struct StepRun {
     pub order_after: Option<sales_order::Model>,
     /// The step's place in a group commit (SQLite). After `txn`: a step
     /// dropped half-way queues its rollback before it lets the next run.
-    member: Option<crate::group_commit::Member>,
+    member: Option<salesguard_entities::db::group_commit::Member>,
 }
 
 /// The order as a step left it (its `UPDATE … RETURNING` or `INSERT`), and
@@ -99,15 +99,15 @@ impl StepRun {
     fn new(
         app: &AppState,
         actor: &Actor,
-        txn: crate::db::StepConn,
-        member: Option<crate::group_commit::Member>,
+        txn: salesguard_entities::db::StepConn,
+        member: Option<salesguard_entities::db::group_commit::Member>,
         order_out: Option<OrderOut>,
     ) -> StepRun {
         StepRun {
             app: app.clone(),
             actor: actor.clone(),
             txn,
-            now: crate::app::now(),
+            now: salesguard_domain::clock::now(),
             notes: vec![],
             deferred: Default::default(),
             order_ctx: None,
@@ -142,9 +142,11 @@ impl StepRun {
     async fn finish(self, keep: bool) -> Result<(), sea_orm::DbErr> {
         let StepRun { txn, member, .. } = self;
         match txn {
-            crate::db::StepConn::Txn(txn) => crate::db::finish_step(txn, member, keep).await,
+            salesguard_entities::db::StepConn::Txn(txn) => {
+                salesguard_entities::db::finish_step(txn, member, keep).await
+            }
             // Its one write committed or failed on its own.
-            crate::db::StepConn::Single(_) => Ok(()),
+            salesguard_entities::db::StepConn::Single(_) => Ok(()),
         }
     }
 }
@@ -209,7 +211,7 @@ fn save_response<T: Serialize>(
         operation: Set(operation.to_owned()),
         request_hash: Set(hash.to_owned()),
         response_json: Set(json),
-        created_at: Set(crate::app::now()),
+        created_at: Set(salesguard_domain::clock::now()),
     });
     Ok(())
 }
@@ -253,10 +255,10 @@ where
             .then(|| app.db.single_step_reads())
             .flatten();
         let (conn, member) = if let Some(reads) = single {
-            (crate::db::StepConn::Single(reads), None)
+            (salesguard_entities::db::StepConn::Single(reads), None)
         } else {
             let (txn, member) = app.db.begin_step().await?;
-            (crate::db::StepConn::Txn(txn), member)
+            (salesguard_entities::db::StepConn::Txn(txn), member)
         };
         let mut step = StepRun::new(app, actor, conn, member, req.order_out.clone());
         step.may_use_kept = may_use_kept;

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use tokio::sync::broadcast;
 
+use salesguard_domain::Position;
 use salesguard_entities::model::{notification, sales_order};
-use salesguard_entities::rules::Position;
 
 /// In-process fan-out of committed notifications to GraphQL subscriptions.
 #[derive(Clone)]

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use salesguard_entities::rules::docnum::{business_day, format_number};
-use salesguard_entities::rules::DocType;
+use salesguard_domain::docnum::{business_day, format_number};
+use salesguard_domain::DocType;
 
 use crate::app::AppState;
 

@@ -5,8 +5,7 @@ use std::sync::OnceLock;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-/// The outbox kind of the risk-signal recomputation.
-pub const RECOMPUTE_SIGNALS: &str = "recompute_signals";
+pub use salesguard_entities::model::outbox::RECOMPUTE_SIGNALS;
 
 /// An outbox row's columns; a row with the same `dedup_key` already there
 /// wins (`ON_CONFLICT`: the request is then a no-op).
@@ -18,7 +17,7 @@ fn values(kind: &str, dedup_key: &str, payload: &serde_json::Value) -> [Value; 4
         kind.into(),
         dedup_key.into(),
         payload.to_string().into(),
-        crate::app::now().into(),
+        salesguard_domain::clock::now().into(),
     ]
 }
 

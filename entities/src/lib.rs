@@ -1,5 +1,5 @@
-//! The domain shared by the API and the worker: the database model (`model`)
-//! and the business rules (`rules`): positions and what each may do, the
-//! order's state machine, document numbers and money.
+//! The database side of Salesguard: the sea-orm models (`model`) and the
+//! database helpers (`db`: pools, dialect, group commit, COPY reader). The
+//! business rules live in `salesguard-domain`.
+pub mod db;
 pub mod model;
-pub mod rules;

@@ -1,8 +1,8 @@
 //! The whole order-to-cash chain, walked by the positions that take each step.
-use salesguard::testkit::chain::{ok, STEPS};
+use salesguard_testkit::chain::{ok, STEPS};
 use serde_json::{json, Value};
 
-async fn notifications(c: &salesguard::testkit::Client) -> Vec<Value> {
+async fn notifications(c: &salesguard_testkit::Client) -> Vec<Value> {
     let d = c
         .data(
             "{notifications(first:100){totalCount edges{node{kind message salesOrder{number}}}}}",
@@ -21,7 +21,7 @@ async fn notifications(c: &salesguard::testkit::Client) -> Vec<Value> {
 
 e2e!(
     whole_chain_by_positions,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let order = w.file_order(&team, 3, "1999.50").await.expect("file");
         assert_eq!(order["status"], "FILED");
@@ -179,7 +179,7 @@ e2e!(
 
 /// How many notifications of `kind` about order `number` user `user_id` has.
 async fn copies(
-    server: &salesguard::testkit::Server,
+    server: &salesguard_testkit::Server,
     user_id: i64,
     kind: &str,
     number: &str,
@@ -200,11 +200,11 @@ async fn copies(
 // supervisor hears of every contract submitted for approval.
 e2e!(
     a_colleague_added_or_deactivated_elsewhere_counts_from_the_next_step,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         use salesguard_api::services::admin::{insert_user, NewUser};
-        use salesguard_entities::rules::Position;
+        use salesguard_domain::Position;
         use sea_orm::ConnectionTrait;
-        let submitted = |w: salesguard::testkit::World| async move {
+        let submitted = |w: salesguard_testkit::World| async move {
             let team = w.north.clone();
             let o = w.file_order(&team, 1, "10.00").await.expect("file");
             let o = w

@@ -5,9 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use futures::future::join_all;
-use salesguard::testkit::chain::{error_code, ok, step, today, ORDER_FIELDS};
-use salesguard::testkit::world::Team;
-use salesguard::testkit::{Client, World};
+use salesguard_testkit::chain::{error_code, ok, step, today, ORDER_FIELDS};
+use salesguard_testkit::world::Team;
+use salesguard_testkit::{Client, World};
 use serde_json::{json, Value};
 use tokio::sync::Barrier;
 
@@ -148,7 +148,7 @@ async fn agent_credit(w: &World, agent: &str) -> Value {
     d["node"].clone()
 }
 
-pub(crate) async fn audit_verifies(server: &salesguard::testkit::Server) {
+pub(crate) async fn audit_verifies(server: &salesguard_testkit::Server) {
     let v = salesguard_api::audit::verify(&server.app.db.read)
         .await
         .expect("verify");
@@ -163,7 +163,7 @@ fn num(v: &Value) -> String {
 
 e2e!(
     parallel_creations_get_consecutive_numbers,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let day = day();
         // 35 by the north salesperson and 15 by the south one, all at once:
         // one series of sales-order numbers for the company and the day.
@@ -208,7 +208,7 @@ e2e!(
 
 e2e!(
     refused_creation_leaves_no_gap,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let day = day();
         let team = w.north.clone();
         let first = w.file_order(&team, 1, "2000.00").await.expect("first");
@@ -221,7 +221,7 @@ e2e!(
         let held = salesguard_api::numbering::next_number(
             &txn,
             app,
-            salesguard_entities::rules::DocType::SalesOrder,
+            salesguard_domain::DocType::SalesOrder,
             chrono::Utc::now(),
         )
         .await
@@ -283,7 +283,7 @@ e2e!(
 
 e2e!(
     parallel_contract_approvals_one_wins,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         for round in 0..3 {
             let order = w.file_order(&team, 1, "2000.00").await.expect("file");
@@ -336,7 +336,7 @@ e2e!(
 
 e2e!(
     parallel_shipments_of_one_notice_ship_once,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let mut stock = on_hand(&w).await;
         assert_eq!(stock, 1000);
@@ -406,7 +406,7 @@ async fn notice_on_exception(w: &World, team: &Team, qty: i64, price: &str) -> V
 
 e2e!(
     parallel_shipments_stay_within_credit_limit,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         // North: limit 100000.00, two orders of 60000.00.
         // South: limit 50000.00, two orders of 30000.00.
         let rounds = [
@@ -470,7 +470,7 @@ e2e!(
 
 e2e!(
     idempotent_creation_and_payment,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let day = day();
         let team = w.north.clone();
         let sales = team.sales.clone();
@@ -584,7 +584,7 @@ e2e!(
 
 e2e!(
     parallel_payments_lose_nothing,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let order = w.file_order(&team, 5, "1000.00").await.expect("file");
         let order = w
@@ -644,7 +644,7 @@ e2e!(
 
 e2e!(
     parallel_refusals_are_all_audited,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         // "Every step and every refusal writes an audit record", also when one
         // user is refused many times at once: 60 payments larger than the
         // balance, in parallel, are all refused and all audited.
@@ -685,7 +685,7 @@ e2e!(
 
 e2e!(
     payloads_answer_with_the_notice_as_the_step_left_it,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         // The steps answer `shippingNotice` from what they read or wrote
         // (no second read): it must be what a fresh read shows.
         let team = w.north.clone();
@@ -717,7 +717,7 @@ e2e!(
 
 e2e!(
     a_single_statement_write_that_misses_its_guard_leaves_nothing,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         use salesguard_api::deferred::Deferred;
         use salesguard_entities::model::sales_order;
         use sea_orm::{ConnectionTrait, DbBackend, Statement};

@@ -6,10 +6,10 @@ use polars::prelude::{AnyValue, DataFrame, DataType, ParquetReader, SerReader, T
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{json, Value};
 
-use salesguard::testkit::chain::ok;
-use salesguard::testkit::world::create_user;
-use salesguard::testkit::{Client, Server, World};
 use salesguard_entities::model::{audit_log, risk_signal};
+use salesguard_testkit::chain::ok;
+use salesguard_testkit::world::create_user;
+use salesguard_testkit::{Client, Server, World};
 
 fn today() -> NaiveDate {
     Utc::now()

@@ -7,7 +7,7 @@
 //! one. The whole chain runs in groups in every other SQLite test.
 use std::time::Duration;
 
-use salesguard_api::db::{finish_step, Db};
+use salesguard_entities::db::{finish_step, Db};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 
 async fn scratch_db() -> (tempfile::TempDir, Db) {

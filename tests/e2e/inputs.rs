@@ -1,7 +1,7 @@
 //! Inputs of the risk signals: forecasts (SPEC S4) and serial numbers of
 //! shipped units.
-use salesguard::testkit::chain::{error_code, ok, step};
-use salesguard::testkit::{Server, World};
+use salesguard_testkit::chain::{error_code, ok, step};
+use salesguard_testkit::{Server, World};
 
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ fn this_month() -> String {
 
 const SUBMIT: &str = "mutation($i:ForecastSubmitInput!){forecastSubmit(input:$i){forecasts{period quantity product{sku} salesperson{username}} userErrors{field code message}}}";
 
-async fn submit(c: &salesguard::testkit::Client, input: Value) -> Value {
+async fn submit(c: &salesguard_testkit::Client, input: Value) -> Value {
     c.data(SUBMIT, json!({ "i": input }))
         .await
         .expect("forecastSubmit")["forecastSubmit"]
@@ -27,7 +27,7 @@ e2e!(
         let month = this_month();
         // A second north salesperson, to see the sum.
         let north_region = w.north.region.clone();
-        let second = salesguard::testkit::world::create_user(
+        let second = salesguard_testkit::world::create_user(
             &w.admin,
             "sales.north2",
             "SALESPERSON",
@@ -232,7 +232,7 @@ e2e!(
 );
 
 fn today() -> String {
-    salesguard::testkit::chain::today()
+    salesguard_testkit::chain::today()
 }
 
 const SELL: &str = "mutation($i:SellThroughRecordInput!){sellThroughRecord(input:$i){result{accepted rejected{row field message}} userErrors{code field}}}";
@@ -327,7 +327,7 @@ e2e!(
     |s: Server, w: World| async move {
         use salesguard_entities::model::{price_observation, unit_sighting};
         use sea_orm::{EntityTrait, PaginatorTrait};
-        let specialist = salesguard::testkit::world::create_user(
+        let specialist = salesguard_testkit::world::create_user(
             &w.admin,
             "market",
             "MARKET_SPECIALIST",
@@ -336,7 +336,7 @@ e2e!(
         )
         .await
         .expect("market specialist");
-        let callcenter = salesguard::testkit::world::create_user(
+        let callcenter = salesguard_testkit::world::create_user(
             &w.admin,
             "callcenter",
             "CALL_CENTER",

@@ -3,9 +3,9 @@
 //! two API processes on one database and move the order on behind the
 //! first one's back: the first must then act on the database as it is, never
 //! on what it remembered.
-use salesguard::testkit::chain::{error_code, ok, step, today};
-use salesguard::testkit::world::create_user;
-use salesguard::testkit::{Server, World};
+use salesguard_testkit::chain::{error_code, ok, step, today};
+use salesguard_testkit::world::create_user;
+use salesguard_testkit::{Server, World};
 use serde_json::{json, Value};
 
 use crate::concurrency::audit_verifies;

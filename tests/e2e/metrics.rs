@@ -17,8 +17,8 @@ use chrono::{Datelike, Duration, NaiveDate};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
-use salesguard::testkit::{Client, Server, World};
 use salesguard_entities::model::forecast;
+use salesguard_testkit::{Client, Server, World};
 
 use crate::signals::{id_of, sell, ship, today};
 
@@ -77,7 +77,7 @@ async fn business(server: &Server, w: &World) {
         .as_str()
         .map(id_of)
         .expect("my id");
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     forecast::ActiveModel {
         period: Set(month_of(today() - Duration::days(40))
             .format("%Y-%m")
@@ -429,7 +429,7 @@ e2e!(
             points(&w.management, sales.clone()).await[0]["amount"],
             "0.00"
         );
-        let n = salesguard_api::metrics::backfill_shipped_on(&server.app)
+        let n = salesguard_analytics::backfill::backfill_shipped_on(&server.app.db, server.app.tz)
             .await
             .expect("backfill");
         assert_eq!(n, 1);
@@ -441,7 +441,7 @@ e2e!(
         assert_eq!(o.shipped_on, Some(today() - Duration::days(3)));
         assert_eq!(points(&w.management, sales).await[0]["amount"], "200.00");
         assert_eq!(
-            salesguard_api::metrics::backfill_shipped_on(&server.app)
+            salesguard_analytics::backfill::backfill_shipped_on(&server.app.db, server.app.tz)
                 .await
                 .expect("again"),
             0
@@ -452,8 +452,8 @@ e2e!(
 e2e!(
     ar_counts_each_payment_from_its_day_and_is_refilled_for_earlier_orders,
     |server: Server, w: World| async move {
-        use salesguard::testkit::chain::ok;
         use salesguard_entities::model::ar_entry;
+        use salesguard_testkit::chain::ok;
         use sea_orm::EntityTrait;
         // 10 × 100.00: 300.00 received at T−2, the rest shipped on an
         // exception recorded today but dated T−5, 200.00 received today.
@@ -529,13 +529,13 @@ e2e!(
             points(&w.management, ar.clone()).await.last().expect("T")["amount"],
             "0.00"
         );
-        let n = salesguard_api::metrics::backfill_ar_entries(&server.app.db)
+        let n = salesguard_analytics::backfill::backfill_ar_entries(&server.app.db)
             .await
             .expect("backfill");
         assert_eq!(n, 1);
         assert_eq!(series(points(&w.management, ar).await), expected);
         assert_eq!(
-            salesguard_api::metrics::backfill_ar_entries(&server.app.db)
+            salesguard_analytics::backfill::backfill_ar_entries(&server.app.db)
                 .await
                 .expect("again"),
             0

@@ -2,9 +2,9 @@
 //! `userErrors` code, changes nothing (the order, its documents, the stock and
 //! the agent's receivables are exactly as before), and, when it named an order
 //! by `orderId`, is recorded in that order's history as `REFUSED:<CODE>`.
-use salesguard::testkit::chain::{error_code, ok, step, today, ORDER_FIELDS};
-use salesguard::testkit::world::Team;
-use salesguard::testkit::{Client, World};
+use salesguard_testkit::chain::{error_code, ok, step, today, ORDER_FIELDS};
+use salesguard_testkit::world::Team;
+use salesguard_testkit::{Client, World};
 use serde_json::{json, Value};
 
 /// The business day (Asia/Shanghai) as it appears in document numbers.
@@ -199,7 +199,7 @@ async fn order_at(w: &World, team: &Team, qty: i64, price: &str, last: &str) -> 
 /// How many audit records of refusals of `action` with `outcome` there are
 /// (for requests that name no order, e.g. `shipmentShip`).
 async fn refusals_in_trail(
-    server: &salesguard::testkit::Server,
+    server: &salesguard_testkit::Server,
     action: &str,
     outcome: &str,
 ) -> usize {
@@ -218,7 +218,7 @@ async fn refusals_in_trail(
 
 e2e!(
     a_step_by_the_wrong_position_is_forbidden,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 2, "1000.00", "contractSubmit").await;
         assert_eq!(o["status"], "PENDING_APPROVAL");
@@ -340,7 +340,7 @@ e2e!(
 
 e2e!(
     a_step_out_of_order_is_a_conflict,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = w.file_order(&team, 1, "500.00").await.expect("file");
         assert_eq!(o["status"], "FILED");
@@ -482,7 +482,7 @@ e2e!(
 
 e2e!(
     other_regions_orders_are_not_found,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let north = w.file_order(&w.north, 1, "100.00").await.expect("north");
         let south = w.file_order(&w.south, 1, "100.00").await.expect("south");
         let (n_num, s_num) = (number(&north), number(&south));
@@ -620,7 +620,7 @@ e2e!(
 
 e2e!(
     nobody_approves_their_own_contract,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         // The assistant drafts; management submits, then tries to decide.
         let o = order_at(&w, &team, 1, "800.00", "contractDraft").await;
@@ -698,7 +698,7 @@ e2e!(
 
 e2e!(
     no_shipment_before_full_payment_without_exception,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 3, "1000.00", "salesOrderForwardToFinance").await;
         assert_eq!(o["status"], "AT_FINANCE");
@@ -752,7 +752,7 @@ e2e!(
 
 e2e!(
     an_expired_exception_is_refused_and_a_valid_one_ships_on_credit,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 5, "2000.00", "salesOrderForwardToFinance").await;
         let id = o["id"].clone();
@@ -953,7 +953,7 @@ e2e!(
 
 e2e!(
     shipping_past_the_credit_limit_is_refused,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 60, "2000.00", "salesOrderForwardToFinance").await;
         assert_eq!(o["total"], "120000.00");
@@ -1023,7 +1023,7 @@ e2e!(
 
 e2e!(
     shipping_more_than_is_in_stock_is_refused,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 1001, "10.00", "shippingNoticeIssue").await;
         assert_eq!(o["status"], "NOTICE_ISSUED");
@@ -1069,7 +1069,7 @@ e2e!(
 
 e2e!(
     malformed_or_negative_amounts_and_quantities_are_bad_input,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let count = || async { visible_orders(&w.management).await.0 };
         assert_eq!(count().await, 0);
@@ -1199,7 +1199,7 @@ e2e!(
 
 e2e!(
     a_forged_or_reused_notice_is_refused,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let a = order_at(&w, &team, 3, "100.00", "shippingNoticeIssue").await;
         let b = order_at(&w, &team, 4, "100.00", "shippingNoticeIssue").await;
@@ -1278,7 +1278,7 @@ e2e!(
 
 e2e!(
     a_rejection_needs_a_reason_and_goes_back_to_the_drafter,
-    |_server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |_server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let o = order_at(&w, &team, 2, "1500.00", "contractSubmit").await;
         assert_eq!(o["status"], "PENDING_APPROVAL");

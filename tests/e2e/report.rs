@@ -9,11 +9,10 @@ use mail_parser::{MessageParser, MimeHeaders};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{json, Value};
 
-use salesguard::testkit::chain::ok;
-use salesguard::testkit::{Client, Server, World};
-use salesguard_api::reports::SmtpSettings;
-use salesguard_api::AppState;
+use salesguard_config::report::SmtpSettings;
 use salesguard_entities::model::risk_signal;
+use salesguard_testkit::chain::ok;
+use salesguard_testkit::{Client, Server, World};
 
 use crate::smtp::SmtpServer;
 
@@ -30,12 +29,12 @@ fn id_of(node_id: &str) -> i64 {
 }
 
 /// The app of the server with other SMTP settings (the worker's view).
-fn with_smtp(server: &Server, smtp: SmtpSettings) -> AppState {
+fn with_smtp(server: &Server, smtp: SmtpSettings) -> salesguard_worker::Ctx {
     let settings = salesguard_api::Settings {
         smtp,
         ..server.app.settings.clone()
     };
-    AppState::new(server.app.db.clone(), settings).expect("app state")
+    salesguard_worker::Ctx::new(server.app.db.clone(), settings).expect("worker context")
 }
 
 fn smtp_to(port: u16) -> SmtpSettings {
@@ -54,14 +53,14 @@ async fn manager(w: &World, name: &str, region: &str) -> Client {
         .data(
             "mutation($i:UserCreateInput!){userCreate(input:$i){user{id} userErrors{message}}}",
             json!({"i": {"username": name, "displayName": name, "position": "SUPERVISOR",
-                         "password": salesguard::testkit::world::PASSWORD, "regionIds": [region],
+                         "password": salesguard_testkit::world::PASSWORD, "regionIds": [region],
                          "allRegions": false, "email": format!("{name}@example.com")}}),
         )
         .await
         .expect("manager");
     assert!(d["userCreate"]["user"]["id"].is_string(), "{d}");
     w.admin
-        .login(name, salesguard::testkit::world::PASSWORD)
+        .login(name, salesguard_testkit::world::PASSWORD)
         .await
         .expect("login")
 }
@@ -109,7 +108,7 @@ async fn business(server: &Server, w: &World) -> (i64, i64) {
     )
     .await
     .expect("south shipped");
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     let signal = |agent: &str, region: &str, label: &str, severity: &str, cleared: bool| {
         risk_signal::ActiveModel {
             fingerprint: Set(format!(

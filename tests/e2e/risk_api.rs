@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use salesguard::testkit::{Client, Server, World};
 use salesguard_entities::model::{risk_signal, risk_signal_change};
+use salesguard_testkit::{Client, Server, World};
 
 /// The database id of a node ID.
 pub(crate) fn db_id(global: &str) -> i64 {
@@ -124,7 +124,7 @@ async fn change(s: &Server, signal: i64, change: &str, severity: &str, at: DateT
 }
 
 fn now() -> DateTime<Utc> {
-    salesguard_api::app::now()
+    salesguard_domain::clock::now()
 }
 
 const LIST: &str = "query($f:RiskSignalFilter,$o:RiskSignalOrder,$n:Int,$a:String){riskSignals(first:$n,after:$a,filter:$f,orderBy:$o){totalCount pageInfo{hasNextPage endCursor} edges{node{id}}}}";

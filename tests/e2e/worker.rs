@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 
-use salesguard::testkit::Server;
+use salesguard_testkit::Server;
 use salesguard_worker::{recompute_signals, RecomputeSignals, RunOutcome};
 
 /// `salesguard worker` on the server's database; killed when dropped.
@@ -100,7 +100,7 @@ where
 
 e2e!(
     outbox_relay_and_job_run_once,
-    |server: salesguard::testkit::Server, w: salesguard::testkit::World| async move {
+    |server: salesguard_testkit::Server, w: salesguard_testkit::World| async move {
         let team = w.north.clone();
         let order = w.file_order(&team, 1, "100.00").await.expect("file");
         let order = w
@@ -187,7 +187,7 @@ e2e!(
         assert_eq!(finished_runs(&server, &key).await, 1, "no second run");
         // Running the job again by hand (a redelivery) does nothing either.
         let again = recompute_signals(
-            &server.app,
+            &server.worker(),
             &RecomputeSignals {
                 trigger: "shipmentShip".into(),
                 dedup_key: key.clone(),

@@ -37,12 +37,14 @@ use sqlx::SqlitePool;
 use tokio::sync::watch;
 use ulid::Ulid;
 
-use salesguard_api::outbox::RECOMPUTE_SIGNALS;
-use salesguard_api::AppState;
+use salesguard_entities::model::outbox::RECOMPUTE_SIGNALS;
 use salesguard_entities::model::{job_run, outbox};
 
+mod context;
 pub mod report;
 pub mod signals;
+
+pub use context::Ctx;
 
 /// The job: recompute the channel risk signals.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +156,7 @@ fn sqlite_config(heartbeat: Duration) -> apalis_sqlite::Config {
 
 impl Queue {
     /// Opens the queue for the app's database and creates its tables.
-    pub async fn connect(app: &AppState) -> anyhow::Result<Queue> {
+    pub async fn connect(app: &Ctx) -> anyhow::Result<Queue> {
         let url = &app.settings.database_url;
         if url.starts_with("sqlite:") {
             let opts = match sqlite_queue_path(url) {
@@ -240,14 +242,14 @@ fn job_of(row: &outbox::Model) -> RecomputeSignals {
     RecomputeSignals {
         trigger,
         dedup_key: row.dedup_key.clone(),
-        requested_at: Some(salesguard_api::app::now()),
+        requested_at: Some(salesguard_domain::clock::now()),
         as_of: None,
     }
 }
 
 /// One relay round: moves unrelayed outbox rows into the queue and marks
 /// them relayed. Returns how many rows it handled.
-pub async fn relay_once(app: &AppState, queue: &Queue) -> anyhow::Result<usize> {
+pub async fn relay_once(app: &Ctx, queue: &Queue) -> anyhow::Result<usize> {
     match queue {
         Queue::Postgres(pool) => relay_once_pg(pool).await,
         Queue::Sqlite(_) => relay_once_sqlite(app, queue).await,
@@ -314,7 +316,7 @@ async fn relay_once_pg(pool: &PgPool) -> anyhow::Result<usize> {
 
 /// SQLite: the queue is another file, so push first (idempotent by key),
 /// then mark relayed; a crash in between relays the row again, harmlessly.
-async fn relay_once_sqlite(app: &AppState, queue: &Queue) -> anyhow::Result<usize> {
+async fn relay_once_sqlite(app: &Ctx, queue: &Queue) -> anyhow::Result<usize> {
     let rows = outbox::Entity::find()
         .filter(outbox::Column::RelayedAt.is_null())
         .order_by_asc(outbox::Column::Id)
@@ -335,7 +337,7 @@ async fn relay_once_sqlite(app: &AppState, queue: &Queue) -> anyhow::Result<usiz
     outbox::Entity::update_many()
         .col_expr(
             outbox::Column::RelayedAt,
-            Expr::value(salesguard_api::app::now()),
+            Expr::value(salesguard_domain::clock::now()),
         )
         .filter(outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
         .filter(outbox::Column::RelayedAt.is_null())
@@ -345,7 +347,7 @@ async fn relay_once_sqlite(app: &AppState, queue: &Queue) -> anyhow::Result<usiz
     Ok(rows.len())
 }
 
-async fn relay_loop(app: AppState, queue: Queue, mut stop: watch::Receiver<bool>) {
+async fn relay_loop(app: Ctx, queue: Queue, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(RELAY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -392,7 +394,7 @@ pub struct RunFigures {
 /// Where the worker's copy is saved for this database: `None` with
 /// `worker_keep_copy` off or `worker_copy_dir` empty, or when the database
 /// cannot be told (logged; the copy then stays in memory).
-async fn disk_copy(app: &AppState) -> Option<signals::disk::DiskCopy> {
+async fn disk_copy(app: &Ctx) -> Option<signals::disk::DiskCopy> {
     let dir = &app.settings.worker_copy_dir;
     if !app.settings.worker_keep_copy || dir.is_empty() {
         return None;
@@ -450,11 +452,11 @@ async fn save_copy(
 /// Loads, computes and stores the signals as of `as_of` inside one
 /// transaction that also records the run. Returns the run id and figures.
 pub async fn recompute_now(
-    app: &AppState,
+    app: &Ctx,
     job: &RecomputeSignals,
     worker: &str,
 ) -> anyhow::Result<(i64, RunFigures)> {
-    let started_at = salesguard_api::app::now();
+    let started_at = salesguard_domain::clock::now();
     let as_of = job
         .as_of
         .unwrap_or_else(|| started_at.with_timezone(&app.tz).date_naive());
@@ -526,7 +528,7 @@ pub async fn recompute_now(
 /// Stores `computed` and records the run, in one transaction. Returns the
 /// run's id and what was applied.
 async fn store_run(
-    app: &AppState,
+    app: &Ctx,
     job: &RecomputeSignals,
     worker: &str,
     started_at: chrono::DateTime<chrono::Utc>,
@@ -545,10 +547,10 @@ async fn store_run(
     }
     .insert(&txn)
     .await?;
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     let applied = signals::store::apply(&txn, computed, now, Some(run.id)).await?;
     let mut am: job_run::ActiveModel = run.into();
-    am.finished_at = Set(Some(salesguard_api::app::now()));
+    am.finished_at = Set(Some(salesguard_domain::clock::now()));
     am.rows_read = Set(Some(rows_read));
     am.signals_raised = Set(Some(applied.raised));
     am.signals_cleared = Set(Some(applied.cleared));
@@ -562,7 +564,7 @@ async fn store_run(
 /// key; a job queued before a later successful run started is covered by
 /// it.
 pub async fn recompute_signals(
-    app: &AppState,
+    app: &Ctx,
     job: &RecomputeSignals,
     worker: &str,
 ) -> anyhow::Result<RunOutcome> {
@@ -588,7 +590,7 @@ pub async fn recompute_signals(
             .one(&app.db.read)
             .await?;
         if let Some(later) = later {
-            let now = salesguard_api::app::now();
+            let now = salesguard_domain::clock::now();
             let covered = job_run::ActiveModel {
                 job: Set(RecomputeSignals::JOB.into()),
                 trigger: Set(format!("{} (covered by run {})", job.trigger, later.id)),
@@ -603,7 +605,7 @@ pub async fn recompute_signals(
             };
             return match covered.insert(&app.db.write).await {
                 Ok(m) => Ok(RunOutcome::Covered(m.id)),
-                Err(e) if salesguard_api::db::is_unique_violation(&e) => {
+                Err(e) if salesguard_entities::db::is_unique_violation(&e) => {
                     Ok(RunOutcome::AlreadyDone)
                 }
                 Err(e) => Err(e.into()),
@@ -616,7 +618,7 @@ pub async fn recompute_signals(
             // Another worker finished the same key meanwhile (unique index
             // `job_runs_done`).
             if let Some(db) = e.downcast_ref::<sea_orm::DbErr>() {
-                if salesguard_api::db::is_unique_violation(db) {
+                if salesguard_entities::db::is_unique_violation(db) {
                     return Ok(RunOutcome::AlreadyDone);
                 }
             }
@@ -624,8 +626,8 @@ pub async fn recompute_signals(
                 job: Set(RecomputeSignals::JOB.into()),
                 trigger: Set(job.trigger.clone()),
                 dedup_key: Set(job.dedup_key.clone()),
-                started_at: Set(salesguard_api::app::now()),
-                finished_at: Set(Some(salesguard_api::app::now())),
+                started_at: Set(salesguard_domain::clock::now()),
+                finished_at: Set(Some(salesguard_domain::clock::now())),
                 error: Set(Some(format!("{e:#}"))),
                 worker: Set(worker.to_owned()),
                 ..Default::default()
@@ -642,7 +644,7 @@ async fn handle(
     job: RecomputeSignals,
     attempt: Attempt,
     wrk: WorkerContext,
-    app: Data<AppState>,
+    app: Data<Ctx>,
 ) -> Result<(), BoxDynError> {
     match recompute_signals(&app, &job, wrk.name()).await {
         Ok(RunOutcome::Done(id)) => {
@@ -678,7 +680,7 @@ async fn on_tick(
     let job = RecomputeSignals {
         trigger: format!("cron:{}", label.0),
         dedup_key: format!("signals:tick:{}", tick.get_timestamp()),
-        requested_at: Some(salesguard_api::app::now()),
+        requested_at: Some(salesguard_domain::clock::now()),
         as_of: None,
     };
     match queue.push(&job).await {
@@ -718,7 +720,7 @@ fn worker_name(role: &str) -> String {
 
 /// Runs the outbox relay, the cron schedules and the job worker until
 /// `shutdown` completes; in-flight jobs get 30 s to finish.
-pub async fn run<F>(app: AppState, shutdown: F) -> anyhow::Result<()>
+pub async fn run<F>(app: Ctx, shutdown: F) -> anyhow::Result<()>
 where
     F: Future + Send,
 {

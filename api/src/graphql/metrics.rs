@@ -5,15 +5,17 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::NaiveDate;
 
 use salesguard_entities::model::{agent, product, region, user};
-use salesguard_entities::rules::Position;
 
+use salesguard_domain::Capability;
+
+use super::enums as gql;
 use super::loaders;
 use super::query::{actor, app};
 use super::types::{Agent, Money, Product, Region, User};
 use crate::error::AppError;
-use crate::metrics::engine::Periods;
-use crate::metrics::{
-    self, Dimension, Metric, MetricError, MetricFilter, MetricQuery, MetricRow, Period,
+use salesguard_analytics::metrics::engine::Periods;
+use salesguard_analytics::metrics::{
+    self, Dimension, Metric, MetricError, MetricFilter, MetricQuery, MetricRow,
 };
 
 /// What a metric's values are measured in.
@@ -78,13 +80,13 @@ pub fn definition(m: Metric) -> &'static str {
 /// What to measure, how to break it down, over which business days.
 #[derive(InputObject)]
 pub struct MetricsInput {
-    pub metric: Metric,
+    pub metric: gql::Metric,
     /// Periods of the series; none: one value for the whole range.
-    pub period: Option<Period>,
+    pub period: Option<gql::Period>,
     /// Breakdowns besides the period (each metric supports some of them;
     /// others are a BAD_USER_INPUT error).
     #[graphql(default)]
-    pub group_by: Vec<Dimension>,
+    pub group_by: Vec<gql::Dimension>,
     /// First business day of the range.
     pub from: NaiveDate,
     /// Last business day of the range; figures at a period's end are taken
@@ -114,8 +116,8 @@ pub struct MetricSeries {
 
 #[Object]
 impl MetricSeries {
-    async fn metric(&self) -> Metric {
-        self.query.metric
+    async fn metric(&self) -> gql::Metric {
+        self.query.metric.into()
     }
     async fn unit(&self) -> MetricUnit {
         unit(self.query.metric)
@@ -124,11 +126,11 @@ impl MetricSeries {
     async fn definition(&self) -> &'static str {
         definition(self.query.metric)
     }
-    async fn period(&self) -> Option<Period> {
-        self.query.period
+    async fn period(&self) -> Option<gql::Period> {
+        self.query.period.map(Into::into)
     }
-    async fn group_by(&self) -> &[Dimension] {
-        &self.query.group_by
+    async fn group_by(&self) -> Vec<gql::Dimension> {
+        self.query.group_by.iter().map(|d| (*d).into()).collect()
     }
     async fn from(&self) -> NaiveDate {
         self.query.from
@@ -325,17 +327,17 @@ fn decode_all(kind: &str, v: &[ID], field: &str) -> Result<Vec<i64>, AppError> {
 
 pub async fn metrics(ctx: &Context<'_>, input: MetricsInput) -> Result<MetricSeries, AppError> {
     let a = actor(ctx)?;
-    if matches!(a.position, Position::Warehouse | Position::CallCenter) {
+    if !a.position.may(Capability::ReadMetrics) {
         return Err(AppError::Forbidden(
             "this position does not read sales metrics".into(),
         ));
     }
     let app = app(ctx)?;
     let query = MetricQuery {
-        metric: input.metric,
-        period: input.period,
+        metric: input.metric.into(),
+        period: input.period.map(Into::into),
         group_by: {
-            let mut g = input.group_by;
+            let mut g: Vec<Dimension> = input.group_by.into_iter().map(Into::into).collect();
             g.sort();
             g.dedup();
             g
@@ -351,7 +353,14 @@ pub async fn metrics(ctx: &Context<'_>, input: MetricsInput) -> Result<MetricSer
         },
     };
     let scope = a.region_filter();
-    let rows = metrics::compute(app, scope.as_deref(), &query)
+    let regions = app.regions.get(&app.db.read, &[]).await?;
+    let src = metrics::Source {
+        db: &app.db.read,
+        tz: app.tz,
+        ar_window_days: app.settings.signals.ar_window_days,
+        regions: &regions,
+    };
+    let rows = metrics::compute(&src, scope.as_deref(), &query)
         .await
         .map_err(|e| match e {
             MetricError::Unsupported { .. } | MetricError::BadInput(_) => {

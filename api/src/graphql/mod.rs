@@ -1,5 +1,6 @@
 //! The GraphQL schema.
 pub mod documents;
+pub mod enums;
 pub mod ids;
 pub mod loaders;
 pub mod metrics;
@@ -13,7 +14,7 @@ pub mod types;
 use async_graphql::Schema;
 
 use crate::app::AppState;
-use crate::config::Mode;
+use salesguard_config::Mode;
 
 pub type AppSchema =
     Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
@@ -43,4 +44,25 @@ pub fn build(app: Option<AppState>, mode: Mode) -> AppSchema {
 /// The SDL checked in as `schema.graphql`.
 pub fn sdl() -> String {
     build(None, Mode::Development).sdl()
+}
+
+/// The input type of each workflow mutation (for clients that build a
+/// step's document from its name).
+pub fn step_input_type(mutation: &str) -> &'static str {
+    match mutation {
+        "salesOrderCreate" => "SalesOrderCreateInput",
+        "contractDraft" => "ContractDraftInput",
+        "contractSubmit" => "ContractSubmitInput",
+        "contractApprove" | "contractReject" => "ContractDecisionInput",
+        "contractSign" => "ContractSignInput",
+        "paymentRecord" => "PaymentRecordInput",
+        "shipmentExceptionApprove" => "ShipmentExceptionApproveInput",
+        "shippingNoticeIssue" => "ShippingNoticeIssueInput",
+        "shipmentShip" => "ShipmentShipInput",
+        "shipmentConfirmDelivery" => "ShipmentConfirmDeliveryInput",
+        "invoiceInfoCollect" => "InvoiceInfoCollectInput",
+        "invoiceIssue" => "InvoiceIssueInput",
+        "invoiceMail" => "InvoiceMailInput",
+        _ => "OrderStepInput",
+    }
 }

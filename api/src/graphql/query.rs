@@ -9,13 +9,13 @@ use sea_orm::{
 
 use salesguard_entities::model::*;
 
+use super::enums::RiskPeriodUnit;
 use super::ids;
 use super::risk::{RiskOverview, RiskSignalFilter, RiskSignalOrder};
 use super::types::*;
 use crate::app::AppState;
 use crate::auth::Actor;
 use crate::error::AppError;
-use crate::risk::RiskPeriodUnit;
 
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
@@ -87,7 +87,7 @@ where
 
 #[derive(InputObject, Default)]
 pub struct SalesOrderFilter {
-    pub status: Option<Vec<salesguard_entities::rules::OrderStatus>>,
+    pub status: Option<Vec<super::enums::OrderStatus>>,
     pub region_id: Option<ID>,
     pub agent_id: Option<ID>,
     pub salesperson_id: Option<ID>,
@@ -274,13 +274,16 @@ impl QueryRoot {
             sales_order::Entity::find().filter(region_scope(a, sales_order::Column::RegionId));
         if let Some(st) = &f.status {
             q = q.filter(
-                sales_order::Column::Status.is_in(st.iter().map(|s| s.as_str().to_owned())),
+                sales_order::Column::Status.is_in(
+                    st.iter()
+                        .map(|s| salesguard_domain::OrderStatus::from(*s).as_str().to_owned()),
+                ),
             );
         }
         if let Some(r) = opt_id("Region", &f.region_id, "regionId")? {
             // A region filter includes its sub-areas.
             let regions = region::Entity::find().all(&app(ctx)?.db.read).await?;
-            let ids: Vec<i64> = crate::auth::expand_regions(&regions, &[r])
+            let ids: Vec<i64> = salesguard_domain::regions::expand(&regions, &[r])
                 .into_iter()
                 .collect();
             q = q.filter(sales_order::Column::RegionId.is_in(ids));
@@ -584,7 +587,7 @@ impl QueryRoot {
     ) -> Result<RiskOverview, AppError> {
         let periods = u32::try_from(periods)
             .map_err(|_| AppError::BadInput("periods must be between 1 and 53".into()))?;
-        super::risk::risk_overview(ctx, region_id, agent_id, periods, period_unit).await
+        super::risk::risk_overview(ctx, region_id, agent_id, periods, period_unit.into()).await
     }
 
     /// Weekly risk reports the reader may read (their own, and those of

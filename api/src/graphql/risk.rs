@@ -13,6 +13,7 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrde
 
 use salesguard_entities::model::*;
 
+use super::enums as gql;
 use super::ids::encode;
 use super::loaders;
 use super::query::{actor, app, opt_id, paginate, region_scope, SortDirection};
@@ -28,8 +29,10 @@ fn corrupt(what: &str, id: i64, detail: impl std::fmt::Display) -> AppError {
     AppError::Internal(anyhow::anyhow!("risk signal {id}: {what}: {detail}"))
 }
 
-fn severity(id: i64, s: &str) -> Result<RiskSeverity, AppError> {
-    RiskSeverity::parse(s).ok_or_else(|| corrupt("unknown severity", id, s))
+fn severity(id: i64, s: &str) -> Result<gql::RiskSeverity, AppError> {
+    RiskSeverity::parse(s)
+        .map(Into::into)
+        .ok_or_else(|| corrupt("unknown severity", id, s))
 }
 
 // ------------------------------------------------------------ the signal
@@ -54,8 +57,9 @@ impl RiskSignal {
     pub async fn id(&self) -> ID {
         encode("RiskSignal", self.0.id)
     }
-    async fn kind(&self) -> Result<RiskSignalKind, AppError> {
+    async fn kind(&self) -> Result<gql::RiskSignalKind, AppError> {
         RiskSignalKind::parse(&self.0.kind)
+            .map(Into::into)
             .ok_or_else(|| corrupt("unknown kind", self.0.id, &self.0.kind))
     }
     /// The rule within the kind, e.g. `DSRI`, `BELOW_FLOOR`,
@@ -64,15 +68,16 @@ impl RiskSignal {
         &self.0.rule
     }
     /// The current severity (the last one, for a cleared signal).
-    async fn severity(&self) -> Result<RiskSeverity, AppError> {
+    async fn severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.id, &self.0.severity)
     }
     /// The highest severity the signal reached while open.
-    async fn peak_severity(&self) -> Result<RiskSeverity, AppError> {
+    async fn peak_severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.id, &self.0.peak_severity)
     }
-    async fn subject_type(&self) -> Result<RiskSubjectType, AppError> {
+    async fn subject_type(&self) -> Result<gql::RiskSubjectType, AppError> {
         RiskSubjectType::parse(&self.0.subject_type)
+            .map(Into::into)
             .ok_or_else(|| corrupt("unknown subject type", self.0.id, &self.0.subject_type))
     }
     /// The subject for people, e.g. the agent's or region's name.
@@ -216,8 +221,8 @@ pub struct RiskEvidence {
 #[Object]
 impl RiskEvidence {
     #[graphql(name = "type")]
-    async fn kind(&self) -> RiskDocumentType {
-        self.kind
+    async fn kind(&self) -> gql::RiskDocumentType {
+        self.kind.into()
     }
     /// The reference people know it by: an order number, a serial number, …
     #[graphql(name = "ref")]
@@ -250,8 +255,9 @@ impl RiskEvidence {
     }
 }
 
-fn change_type(c: &risk_signal_change::Model) -> Result<RiskChangeType, AppError> {
+fn change_type(c: &risk_signal_change::Model) -> Result<gql::RiskChangeType, AppError> {
     RiskChangeType::parse(&c.change)
+        .map(Into::into)
         .ok_or_else(|| corrupt("unknown change", c.signal_id, &c.change))
 }
 
@@ -261,11 +267,11 @@ pub struct RiskSignalChange(pub risk_signal_change::Model);
 /// A raise, change of severity or clearing of a signal.
 #[Object]
 impl RiskSignalChange {
-    async fn change(&self) -> Result<RiskChangeType, AppError> {
+    async fn change(&self) -> Result<gql::RiskChangeType, AppError> {
         change_type(&self.0)
     }
     /// The severity after the change (for CLEARED: the last one).
-    async fn severity(&self) -> Result<RiskSeverity, AppError> {
+    async fn severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.signal_id, &self.0.severity)
     }
     /// The value at the change.
@@ -286,11 +292,11 @@ pub struct RiskSignalEvent(pub Arc<RiskEvent>);
 #[Object]
 impl RiskSignalEvent {
     /// RAISED or ESCALATED.
-    async fn change(&self) -> Result<RiskChangeType, AppError> {
+    async fn change(&self) -> Result<gql::RiskChangeType, AppError> {
         change_type(&self.0.change)
     }
     /// The severity it was raised or escalated to.
-    async fn severity(&self) -> Result<RiskSeverity, AppError> {
+    async fn severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.signal.id, &self.0.change.severity)
     }
     async fn at(&self) -> DateTime<Utc> {
@@ -307,12 +313,12 @@ impl RiskSignalEvent {
 #[derive(InputObject, Default)]
 pub struct RiskSignalFilter {
     /// Any of these kinds.
-    pub kinds: Option<Vec<RiskSignalKind>>,
+    pub kinds: Option<Vec<gql::RiskSignalKind>>,
     /// Any of these (current) severities.
-    pub severities: Option<Vec<RiskSeverity>>,
+    pub severities: Option<Vec<gql::RiskSeverity>>,
     /// This (current) severity or a higher one.
-    pub min_severity: Option<RiskSeverity>,
-    pub subject_type: Option<RiskSubjectType>,
+    pub min_severity: Option<gql::RiskSeverity>,
+    pub subject_type: Option<gql::RiskSubjectType>,
     /// Signals of this region and its sub-areas.
     pub region_id: Option<ID>,
     pub agent_id: Option<ID>,
@@ -368,22 +374,23 @@ pub async fn risk_signals(
     let f = filter.unwrap_or_default();
     let mut q = risk_signal::Entity::find().filter(region_scope(a, C::RegionId));
     if let Some(k) = &f.kinds {
-        q = q.filter(C::Kind.is_in(k.iter().map(|k| k.as_str())));
+        q = q.filter(C::Kind.is_in(k.iter().map(|k| RiskSignalKind::from(*k).as_str())));
     }
     if let Some(s) = &f.severities {
-        q = q.filter(C::Severity.is_in(s.iter().map(|s| s.as_str())));
+        q = q.filter(C::Severity.is_in(s.iter().map(|s| RiskSeverity::from(*s).as_str())));
     }
     if let Some(min) = f.min_severity {
+        let min = RiskSeverity::from(min);
         let at_least = RiskSeverity::ALL.iter().filter(|s| **s >= min);
         q = q.filter(C::Severity.is_in(at_least.map(|s| s.as_str())));
     }
     if let Some(t) = f.subject_type {
-        q = q.filter(C::SubjectType.eq(t.as_str()));
+        q = q.filter(C::SubjectType.eq(RiskSubjectType::from(t).as_str()));
     }
     if let Some(r) = opt_id("Region", &f.region_id, "regionId")? {
         let app = app(ctx)?;
         let regions = app.regions.get(&app.db.read, &[r]).await?;
-        let ids: Vec<i64> = crate::auth::expand_regions(&regions, &[r])
+        let ids: Vec<i64> = salesguard_domain::regions::expand(&regions, &[r])
             .into_iter()
             .collect();
         q = q.filter(C::RegionId.is_in(ids));
@@ -467,7 +474,7 @@ impl From<SeverityCounts> for RiskSeverityCounts {
 /// Open signals of one kind, by severity.
 #[derive(SimpleObject)]
 pub struct RiskKindCounts {
-    pub kind: RiskSignalKind,
+    pub kind: gql::RiskSignalKind,
     pub watch: i64,
     pub warning: i64,
     pub critical: i64,
@@ -528,7 +535,7 @@ impl RiskSummary {
             .by_kind
             .iter()
             .map(|(kind, c)| RiskKindCounts {
-                kind: *kind,
+                kind: (*kind).into(),
                 watch: c.watch,
                 warning: c.warning,
                 critical: c.critical,
@@ -566,7 +573,7 @@ impl RiskSummary {
 pub struct RiskOverview {
     /// When the figures were computed.
     pub as_of: DateTime<Utc>,
-    pub period_unit: RiskPeriodUnit,
+    pub period_unit: gql::RiskPeriodUnit,
     /// Everything in the overview: for a company-wide reader without a
     /// region or agent asked, also the company-wide signals.
     pub total: RiskSummary,
@@ -597,7 +604,7 @@ pub async fn risk_overview(
         if !a.sees_region(r) || !all_regions.iter().any(|x| x.id == r) {
             return Err(AppError::NotFound("no such region".into()));
         }
-        let ids: Vec<i64> = crate::auth::expand_regions(&all_regions, &[r])
+        let ids: Vec<i64> = salesguard_domain::regions::expand(&all_regions, &[r])
             .into_iter()
             .collect();
         cond = cond.add(C::RegionId.is_in(ids));
@@ -610,7 +617,7 @@ pub async fn risk_overview(
             .ok_or_else(|| AppError::NotFound("no such agent".into()))?;
         cond = cond.add(C::AgentId.eq(x));
     }
-    let now = crate::app::now();
+    let now = salesguard_domain::clock::now();
     let periods = Arc::new(risk::periods(now, app.tz, unit, periods));
     let since = periods.first().map(|p| p.at).unwrap_or(now);
     // Open now, or open during the trend.
@@ -662,7 +669,7 @@ pub async fn risk_overview(
         listed
             .into_iter()
             .map(|r| {
-                let area: HashSet<i64> = crate::auth::expand_regions(&all_regions, &[r.id]);
+                let area: HashSet<i64> = salesguard_domain::regions::expand(&all_regions, &[r.id]);
                 summary(
                     Some(r.id),
                     None,
@@ -699,7 +706,7 @@ pub async fn risk_overview(
     };
     Ok(RiskOverview {
         as_of: now,
-        period_unit: unit,
+        period_unit: unit.into(),
         total,
         regions,
         agents,

@@ -34,8 +34,10 @@ impl SubscriptionRoot {
     async fn risk_signal_raised(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "RiskSeverity::Warning")] min_severity: RiskSeverity,
+        #[graphql(default_with = "super::enums::RiskSeverity::Warning")]
+        min_severity: super::enums::RiskSeverity,
     ) -> Result<impl Stream<Item = RiskSignalEvent>, AppError> {
+        let min_severity = RiskSeverity::from(min_severity);
         let reader = actor(ctx)?.clone();
         let rx = app(ctx)?.risk_feed.subscribe();
         Ok(BroadcastStream::new(rx).filter_map(move |e| match e {

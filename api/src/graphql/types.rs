@@ -1,20 +1,17 @@
 //! The GraphQL object types, designed for front-end readers (not the
 //! database rows): money as decimal strings, relations as fields, each
 //! document with its history and related documents.
-use async_graphql::{
-    Context, Enum, Interface, Object, Scalar, ScalarType, SimpleObject, Value, ID,
-};
+use async_graphql::{Context, Interface, Object, Scalar, ScalarType, SimpleObject, Value, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 
+use salesguard_domain::{Fen, OrderStatus, Position};
 use salesguard_entities::model::*;
-use salesguard_entities::rules::{Fen, OrderStatus, Position};
 
 use super::ids::encode;
 use super::loaders;
 use super::report::WeeklyReport;
 use super::risk::RiskSignal;
 use crate::error::AppError;
-use crate::services::admin::WarehouseKind;
 
 /// An amount of money in yuan as an exact decimal string with two decimals,
 /// e.g. "1234.50". Never a float.
@@ -147,10 +144,11 @@ impl User {
     async fn display_name(&self) -> &str {
         &self.0.display_name
     }
-    async fn position(&self) -> Result<Position, AppError> {
+    async fn position(&self) -> Result<super::enums::Position, AppError> {
         self.0
             .position
             .parse::<Position>()
+            .map(Into::into)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("user {}: {e}", self.0.id)))
     }
     /// Sees every region.
@@ -265,8 +263,16 @@ impl Warehouse {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    async fn kind(&self) -> WarehouseKind {
-        WarehouseKind::parse(&self.0.kind)
+    async fn kind(&self) -> Result<super::enums::WarehouseKind, AppError> {
+        salesguard_domain::warehouse::WarehouseKind::parse(&self.0.kind)
+            .map(Into::into)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "warehouse {}: unknown kind `{}`",
+                    self.0.id,
+                    self.0.kind
+                ))
+            })
     }
 }
 
@@ -307,10 +313,11 @@ impl SalesOrder {
     async fn number(&self) -> &str {
         &self.0.number
     }
-    async fn status(&self) -> Result<OrderStatus, AppError> {
+    async fn status(&self) -> Result<super::enums::OrderStatus, AppError> {
         self.0
             .status
             .parse::<OrderStatus>()
+            .map(Into::into)
             .map_err(|e| AppError::Internal(anyhow::anyhow!("order {}: {e}", self.0.id)))
     }
     /// Increases with every change; clients may show it to explain a CONFLICT.
@@ -480,15 +487,6 @@ impl OrderLine {
     }
 }
 
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-pub enum ContractStatus {
-    Draft,
-    PendingApproval,
-    Approved,
-    Rejected,
-    Signed,
-}
-
 pub struct Contract(pub contract::Model);
 
 #[Object]
@@ -500,14 +498,16 @@ impl Contract {
     async fn number(&self) -> &str {
         &self.0.number
     }
-    async fn status(&self) -> ContractStatus {
-        match self.0.status.as_str() {
-            "PENDING_APPROVAL" => ContractStatus::PendingApproval,
-            "APPROVED" => ContractStatus::Approved,
-            "REJECTED" => ContractStatus::Rejected,
-            "SIGNED" => ContractStatus::Signed,
-            _ => ContractStatus::Draft,
-        }
+    async fn status(&self) -> Result<super::enums::ContractStatus, AppError> {
+        salesguard_domain::contract::ContractStatus::parse(&self.0.status)
+            .map(Into::into)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "contract {}: unknown status `{}`",
+                    self.0.id,
+                    self.0.status
+                ))
+            })
     }
     async fn terms(&self) -> &str {
         &self.0.terms

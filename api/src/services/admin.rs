@@ -1,39 +1,26 @@
 //! Master data: regions, agents, products, warehouses, users, stock receipts.
 //! Kept by the admin (stock by the warehouse keeper, credit limits by
 //! management: no informal credit, SPEC S2).
-use async_graphql::{Enum, InputObject, ID};
+use async_graphql::{InputObject, ID};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 use serde::Serialize;
 
+use salesguard_domain::Position;
 use salesguard_entities::model::{
     agent, product, region, stock_level, stock_movement, user, user_region, warehouse,
 };
-use salesguard_entities::rules::Position;
 
 use crate::audit::Entry;
 use crate::auth::{hash_password, validate_new_password};
-use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
+use crate::error::{bad_input, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
 use crate::services::inputs;
-
-fn require(run: &StepRun, allowed: &[Position], what: &str) -> Result<(), ServiceError> {
-    if allowed.contains(&run.actor.position) {
-        return Ok(());
-    }
-    let who: Vec<&str> = allowed.iter().map(|p| p.as_str()).collect();
-    Err(user_err(
-        UserErrorCode::Forbidden,
-        format!(
-            "position {} may not {what}; that is done by {}",
-            run.actor.position,
-            who.join(", ")
-        ),
-    ))
-}
+use crate::services::require;
+use salesguard_domain::Capability;
 
 fn taken(field: &str, what: &str) -> ServiceError {
     ServiceError::User(
@@ -71,7 +58,7 @@ pub async fn region_create(
     run: &mut StepRun,
     input: RegionCreateInput,
 ) -> Result<i64, ServiceError> {
-    require(run, &[Position::Admin], "create regions")?;
+    require(run, Capability::ManageMasterData)?;
     let code = code("code", &input.code)?;
     let name = inputs::text(&["name"], &input.name, 200)?;
     let parent = match &input.parent_id {
@@ -125,7 +112,7 @@ pub struct AgentCreateInput {
 }
 
 pub async fn agent_create(run: &mut StepRun, input: AgentCreateInput) -> Result<i64, ServiceError> {
-    require(run, &[Position::Admin], "create agents")?;
+    require(run, Capability::ManageMasterData)?;
     let code = code("code", &input.code)?;
     let name = inputs::text(&["name"], &input.name, 200)?;
     let rid = ids::decode("Region", &input.region_id, "regionId")?;
@@ -176,7 +163,7 @@ pub async fn agent_set_credit_limit(
     run: &mut StepRun,
     input: AgentSetCreditLimitInput,
 ) -> Result<i64, ServiceError> {
-    require(run, &[Position::Management], "set credit limits")?;
+    require(run, Capability::SetCreditLimit)?;
     let id = ids::decode("Agent", &input.agent_id, "agentId")?;
     let limit = inputs::money(&["creditLimit"], &input.credit_limit, false)?;
     let reason = inputs::text(&["reason"], &input.reason, 2000)?;
@@ -216,7 +203,7 @@ pub async fn product_create(
     run: &mut StepRun,
     input: ProductCreateInput,
 ) -> Result<i64, ServiceError> {
-    require(run, &[Position::Admin], "create products")?;
+    require(run, Capability::ManageMasterData)?;
     let sku = code("sku", &input.sku)?;
     let name = inputs::text(&["name"], &input.name, 200)?;
     let price = inputs::money(&["listPrice"], &input.list_price, false)?;
@@ -243,35 +230,11 @@ pub async fn product_create(
     Ok(p.id)
 }
 
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
-pub enum WarehouseKind {
-    /// Finished goods.
-    Main,
-    /// The spare-parts store.
-    SpareParts,
-}
-
-impl WarehouseKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            WarehouseKind::Main => "MAIN",
-            WarehouseKind::SpareParts => "SPARE_PARTS",
-        }
-    }
-    pub fn parse(s: &str) -> WarehouseKind {
-        if s == "SPARE_PARTS" {
-            WarehouseKind::SpareParts
-        } else {
-            WarehouseKind::Main
-        }
-    }
-}
-
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct WarehouseCreateInput {
     pub code: String,
     pub name: String,
-    pub kind: WarehouseKind,
+    pub kind: crate::graphql::enums::WarehouseKind,
     pub idempotency_key: Option<String>,
 }
 
@@ -279,7 +242,7 @@ pub async fn warehouse_create(
     run: &mut StepRun,
     input: WarehouseCreateInput,
 ) -> Result<i64, ServiceError> {
-    require(run, &[Position::Admin], "create warehouses")?;
+    require(run, Capability::ManageMasterData)?;
     let code = code("code", &input.code)?;
     let name = inputs::text(&["name"], &input.name, 200)?;
     if warehouse::Entity::find()
@@ -293,7 +256,11 @@ pub async fn warehouse_create(
     let w = warehouse::ActiveModel {
         code: Set(code),
         name: Set(name),
-        kind: Set(input.kind.as_str().into()),
+        kind: Set(
+            salesguard_domain::warehouse::WarehouseKind::from(input.kind)
+                .as_str()
+                .into(),
+        ),
         ..Default::default()
     }
     .insert(&run.txn)
@@ -318,7 +285,7 @@ pub async fn stock_receive(
     run: &mut StepRun,
     input: StockReceiveInput,
 ) -> Result<(i64, i64), ServiceError> {
-    require(run, &[Position::Warehouse], "receive stock")?;
+    require(run, Capability::ReceiveStock)?;
     let wid = ids::decode("Warehouse", &input.warehouse_id, "warehouseId")?;
     let pid = ids::decode("Product", &input.product_id, "productId")?;
     let qty = inputs::quantity(&["quantity"], input.quantity)?;
@@ -372,7 +339,7 @@ pub struct UserCreateInput {
     pub username: String,
     pub display_name: String,
     pub email: Option<String>,
-    pub position: Position,
+    pub position: crate::graphql::enums::Position,
     /// At least 10 characters. Never stored, only its argon2 hash.
     #[serde(skip_serializing)]
     pub password: String,
@@ -397,7 +364,7 @@ pub struct NewUser {
 }
 
 pub async fn user_create(run: &mut StepRun, input: UserCreateInput) -> Result<i64, ServiceError> {
-    require(run, &[Position::Admin], "create users")?;
+    require(run, Capability::ManageMasterData)?;
     let mut region_ids = vec![];
     for (i, id) in input.region_ids.iter().enumerate() {
         region_ids.push(
@@ -410,7 +377,7 @@ pub async fn user_create(run: &mut StepRun, input: UserCreateInput) -> Result<i6
         username: input.username,
         display_name: input.display_name,
         email: input.email,
-        position: input.position,
+        position: input.position.into(),
         password: input.password,
         region_ids,
         all_regions: input.all_regions,
@@ -479,7 +446,7 @@ pub async fn insert_user<C: ConnectionTrait>(
         password_hash: Set(hash),
         global_scope: Set(new.all_regions),
         active: Set(true),
-        created_at: Set(crate::app::now()),
+        created_at: Set(salesguard_domain::clock::now()),
         ..Default::default()
     }
     .insert(db)

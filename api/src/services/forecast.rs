@@ -9,10 +9,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::Serialize;
 
 use salesguard_entities::model::{forecast, product, region};
-use salesguard_entities::rules::Position;
 
 use crate::audit::Entry;
-use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
+use crate::error::{bad_input, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
 
@@ -47,17 +46,9 @@ pub async fn forecast_submit(
     run: &mut StepRun,
     input: ForecastSubmitInput,
 ) -> Result<Vec<i64>, ServiceError> {
-    if run.actor.position != Position::Salesperson {
-        return Err(user_err(
-            UserErrorCode::Forbidden,
-            format!(
-                "position {} may not submit forecasts; salespeople do",
-                run.actor.position
-            ),
-        ));
-    }
+    crate::services::require(run, salesguard_domain::Capability::SubmitForecast)?;
     let month = parse_period(&["period"], input.period.trim())?;
-    let today = salesguard_entities::rules::docnum::business_day(run.now, run.app.tz);
+    let today = salesguard_domain::docnum::business_day(run.now, run.app.tz);
     let index = |d: NaiveDate| d.year() * 12 + d.month() as i32;
     let months_ahead = index(month) - index(today);
     if !(-1..=18).contains(&months_ahead) {

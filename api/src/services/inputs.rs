@@ -1,8 +1,8 @@
 //! Validation helpers shared by the services.
 use chrono::{DateTime, NaiveDate, Utc};
 
-use salesguard_entities::rules::money::MAX_FEN;
-use salesguard_entities::rules::{Fen, MoneyError};
+use salesguard_domain::money::MAX_FEN;
+use salesguard_domain::{Fen, MoneyError};
 
 use crate::error::{bad_input, ServiceError};
 

@@ -12,15 +12,17 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
+use salesguard_domain::{Fen, MoneyError};
 use salesguard_entities::model::{
     agent, price_list_entry, price_observation, product, region, sell_through, unit_sighting,
 };
-use salesguard_entities::rules::{Fen, MoneyError, Position};
 
 use crate::audit::Entry;
-use crate::error::{bad_input, user_err, ServiceError, UserError, UserErrorCode};
+use crate::error::{bad_input, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
+use crate::services::require;
+use salesguard_domain::Capability;
 
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub enum BulkMode {
@@ -88,21 +90,6 @@ impl SightingKind {
             SightingKind::Callback => "CALLBACK",
         }
     }
-}
-
-fn require(run: &StepRun, allowed: &[Position], what: &str) -> Result<(), ServiceError> {
-    if allowed.contains(&run.actor.position) {
-        return Ok(());
-    }
-    let who: Vec<&str> = allowed.iter().map(|p| p.as_str()).collect();
-    Err(user_err(
-        UserErrorCode::Forbidden,
-        format!(
-            "position {} may not {what}; that is done by {}",
-            run.actor.position,
-            who.join(", ")
-        ),
-    ))
 }
 
 /// Validates rows; saves the valid ones (or none) with `save`.
@@ -230,11 +217,7 @@ pub async fn sell_through_record(
     run: &mut StepRun,
     input: SellThroughRecordInput,
 ) -> Result<BulkResult, ServiceError> {
-    require(
-        run,
-        &[Position::Salesperson, Position::SalesAssistant],
-        "record sell-through",
-    )?;
+    require(run, Capability::RecordSellThrough)?;
     let aid = ids::decode("Agent", &input.agent_id, "agentId")?;
     let ag = agent::Entity::find_by_id(aid)
         .one(&run.txn)
@@ -246,7 +229,7 @@ pub async fn sell_through_record(
             )
         })?;
     let k = known(run).await?;
-    let today = salesguard_entities::rules::docnum::business_day(run.now, run.app.tz);
+    let today = salesguard_domain::docnum::business_day(run.now, run.app.tz);
     let (uid, now) = (run.actor.user_id, run.now);
     let res = bulk(
         run,
@@ -338,19 +321,9 @@ pub async fn unit_sighting_record(
     run: &mut StepRun,
     input: UnitSightingRecordInput,
 ) -> Result<BulkResult, ServiceError> {
-    require(
-        run,
-        &[
-            Position::CallCenter,
-            Position::MarketSpecialist,
-            Position::Salesperson,
-            Position::SalesAssistant,
-            Position::Supervision,
-        ],
-        "record unit sightings",
-    )?;
+    require(run, Capability::RecordUnitSighting)?;
     let k = known(run).await?;
-    let today = salesguard_entities::rules::docnum::business_day(run.now, run.app.tz);
+    let today = salesguard_domain::docnum::business_day(run.now, run.app.tz);
     let (uid, now) = (run.actor.user_id, run.now);
     let actor = run.actor.clone();
     let res = bulk(
@@ -441,13 +414,9 @@ pub async fn price_observation_record(
     run: &mut StepRun,
     input: PriceObservationRecordInput,
 ) -> Result<BulkResult, ServiceError> {
-    require(
-        run,
-        &[Position::MarketSpecialist, Position::Salesperson],
-        "record price observations",
-    )?;
+    require(run, Capability::RecordPriceObservation)?;
     let k = known(run).await?;
-    let today = salesguard_entities::rules::docnum::business_day(run.now, run.app.tz);
+    let today = salesguard_domain::docnum::business_day(run.now, run.app.tz);
     let (uid, now) = (run.actor.user_id, run.now);
     let actor = run.actor.clone();
     let res = bulk(
@@ -537,7 +506,7 @@ pub async fn price_list_set(
     run: &mut StepRun,
     input: PriceListSetInput,
 ) -> Result<(i64, String), ServiceError> {
-    require(run, &[Position::Management], "set list prices")?;
+    require(run, Capability::SetListPrice)?;
     let pid = ids::decode("Product", &input.product_id, "productId")?;
     product::Entity::find_by_id(pid)
         .one(&run.txn)

@@ -17,14 +17,17 @@ use sea_orm::{
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use salesguard_domain::contract::ContractStatus;
+use salesguard_domain::docnum::business_day;
+use salesguard_domain::money::MAX_FEN;
+use salesguard_domain::order::{self, ContractParties, OrderFacts};
+use salesguard_domain::payment::{PaymentState, ShipmentException};
+use salesguard_domain::{DocType, Fen, OrderStatus, Position, Step};
 use salesguard_entities::model::{
     agent, ar_entry, contract, invoice, invoice_info, order_line, payment, product, receivable,
     sales_order, serial_unit, shipment, shipment_exception, shipping_notice, stock_level,
     stock_movement, warehouse,
 };
-use salesguard_entities::rules::docnum::business_day;
-use salesguard_entities::rules::money::MAX_FEN;
-use salesguard_entities::rules::{DocType, Fen, OrderStatus, Position, Step};
 
 use crate::audit::{self, Entry};
 use crate::error::{bad_input, user_err, ServiceError, UserErrorCode};
@@ -214,26 +217,12 @@ fn status_of(order: &sales_order::Model) -> Result<OrderStatus, ServiceError> {
 }
 
 fn check_position(run: &StepRun, step: Step) -> Result<(), ServiceError> {
-    if step.allows(run.actor.position) {
-        return Ok(());
-    }
-    let who: Vec<&str> = step
-        .allowed_positions()
-        .iter()
-        .map(|p| p.as_str())
-        .collect();
-    Err(user_err(
-        UserErrorCode::Forbidden,
-        format!(
-            "position {} may not take the step {}; it is taken by {}",
-            run.actor.position,
-            step.as_str(),
-            who.join(", ")
-        ),
-    ))
+    crate::services::require(run, salesguard_domain::Capability::Step(step))
 }
 
-/// Loads an order for a step: position, region scope and status checks.
+/// Loads an order for a step under the rules every step obeys
+/// (`salesguard_domain::order::gate`): position, region scope, status. The
+/// position is checked before anything is read.
 async fn order_for_step(
     run: &mut StepRun,
     order_id: i64,
@@ -242,28 +231,20 @@ async fn order_for_step(
     check_position(run, step)?;
     let order = load_for_step(run, order_id)
         .await?
-        .filter(|o| run.actor.sees_region(o.region_id))
-        .ok_or_else(|| {
-            ServiceError::from(
-                crate::error::UserError::new(UserErrorCode::NotFound, "no such order")
-                    .at(&["orderId"]),
-            )
-        })?;
+        .ok_or_else(order::not_found)?;
     let status = status_of(&order)?;
-    if !step.may_start_from(status) {
-        let allowed: Vec<&str> = step.transition().0.iter().map(|s| s.as_str()).collect();
-        return Err(user_err(
-            UserErrorCode::Conflict,
-            format!(
-                "order {} is {}; {} needs it to be {}",
-                order.number,
-                status,
-                step.as_str(),
-                allowed.join(" or ")
-            ),
-        ));
-    }
+    order::gate(&run.actor, step, &facts_of(&order, status))?;
     Ok((order, status))
+}
+
+/// What the rules every step obeys read of an order.
+fn facts_of(order: &sales_order::Model, status: OrderStatus) -> OrderFacts {
+    OrderFacts {
+        number: order.number.clone(),
+        region_id: order.region_id,
+        status,
+        salesperson_id: order.salesperson_id,
+    }
 }
 
 /// Moves the order on, conditional on the version read: 0 rows → CONFLICT.
@@ -741,7 +722,7 @@ pub async fn contract_draft(
     run.deferred.insert_row(&contract::ActiveModel {
         number: Set(number.clone()),
         order_id: Set(order.id),
-        status: Set("DRAFT".into()),
+        status: Set(ContractStatus::Draft.as_str().into()),
         terms: Set(terms),
         drafted_by: Set(run.actor.user_id),
         submitted_by: Set(None),
@@ -784,7 +765,7 @@ pub async fn contract_submit(
     let number = c.number.clone();
     let row_id = c.id;
     let mut am = c.into_active_model();
-    am.status = Set("PENDING_APPROVAL".into());
+    am.status = Set(ContractStatus::PendingApproval.as_str().into());
     am.submitted_by = Set(Some(run.actor.user_id));
     am.submitted_at = Set(Some(run.now));
     am.decided_by = Set(None);
@@ -835,17 +816,25 @@ pub async fn contract_decide(
     }
     let c = contract_of(run, order.id).await?;
     let me = run.actor.user_id;
-    if order.salesperson_id == me || c.drafted_by == me || c.submitted_by == Some(me) {
-        return Err(user_err(
-            UserErrorCode::SelfApproval,
-            "you filed this order or drafted or submitted its contract: someone else must decide on it",
-        ));
-    }
+    order::require_independent_reviewer(
+        &run.actor,
+        &facts_of(&order, from),
+        ContractParties {
+            drafted_by: Some(c.drafted_by),
+            submitted_by: c.submitted_by,
+        },
+    )?;
     let after = advance(run, &order, step, from, vec![]).await?;
     let number = c.number.clone();
     let row_id = c.id;
     let mut am = c.into_active_model();
-    am.status = Set(if approve { "APPROVED" } else { "REJECTED" }.into());
+    am.status = Set(if approve {
+        ContractStatus::Approved
+    } else {
+        ContractStatus::Rejected
+    }
+    .as_str()
+    .into());
     am.decided_by = Set(Some(me));
     am.decided_at = Set(Some(run.now));
     am.rejection_reason = Set(if approve { None } else { reason.clone() });
@@ -908,7 +897,7 @@ pub async fn contract_sign(
     let number = c.number.clone();
     let row_id = c.id;
     let mut am = c.into_active_model();
-    am.status = Set("SIGNED".into());
+    am.status = Set(ContractStatus::Signed.as_str().into());
     am.signed_method = Set(Some(input.method.as_str().into()));
     am.signed_by = Set(Some(run.actor.user_id));
     am.signed_at = Set(Some(signed_at));
@@ -955,16 +944,7 @@ pub async fn payment_record(
     let today = business_day(run.now, run.app.tz);
     let received_on = inputs::date_not_in_future(&["receivedOn"], input.received_on, today)?;
     let reference = inputs::text(&["reference"], &input.reference, 200)?;
-    let outstanding = order.total_fen - order.paid_fen;
-    if amount > outstanding {
-        return Err(bad_input(
-            &["amount"],
-            format!(
-                "exceeds what is still due on the order ({})",
-                Fen(outstanding)
-            ),
-        ));
-    }
+    payment_of(&order).accept(amount)?;
     let after = advance(
         run,
         &order,
@@ -1043,26 +1023,7 @@ pub async fn payment_confirm_full(
 ) -> Result<i64, ServiceError> {
     let step = Step::PaymentConfirmFull;
     let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
-    if order.fully_paid_at.is_some() {
-        return Err(user_err(
-            UserErrorCode::Conflict,
-            format!(
-                "full payment of order {} is already confirmed",
-                order.number
-            ),
-        ));
-    }
-    if order.paid_fen < order.total_fen {
-        return Err(user_err(
-            UserErrorCode::PaymentIncomplete,
-            format!(
-                "order {}: {} of {} received",
-                order.number,
-                Fen(order.paid_fen),
-                Fen(order.total_fen)
-            ),
-        ));
-    }
+    payment_of(&order).require_confirmable(&order.number)?;
     let after = advance(
         run,
         &order,
@@ -1102,19 +1063,7 @@ pub async fn exception_approve(
     let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
     let amount = inputs::money(&["amount"], &input.amount, true)?.0;
     let reason = inputs::text(&["reason"], &input.reason, 2000)?;
-    let unpaid = order.total_fen - order.paid_fen;
-    if unpaid == 0 {
-        return Err(bad_input(
-            &["orderId"],
-            "the order is fully paid; no exception is needed",
-        ));
-    }
-    if amount > unpaid {
-        return Err(bad_input(
-            &["amount"],
-            format!("exceeds the unpaid amount ({})", Fen(unpaid)),
-        ));
-    }
+    payment_of(&order).require_exception_needed(amount)?;
     if input.expires_at <= run.now {
         return Err(bad_input(&["expiresAt"], "must be in the future"));
     }
@@ -1157,48 +1106,43 @@ pub async fn exception_approve(
     Ok(order.id)
 }
 
-/// The exception that lets an order with `unpaid` fen ship now, if any.
-async fn valid_exception(
+/// The order's payment as the payment rule reads it.
+fn payment_of(order: &sales_order::Model) -> PaymentState {
+    PaymentState {
+        total_fen: order.total_fen,
+        paid_fen: order.paid_fen,
+        confirmed: order.fully_paid_at.is_some(),
+    }
+}
+
+/// Whether the order's goods may leave now (`payment::clearance`): `None`
+/// when it is fully paid, else the exception they leave under.
+async fn clearance(
     run: &StepRun,
     order: &sales_order::Model,
-    unpaid: i64,
-) -> Result<shipment_exception::Model, ServiceError> {
-    let all = shipment_exception::Entity::find()
+) -> Result<Option<shipment_exception::Model>, ServiceError> {
+    let payment = payment_of(order);
+    if payment.fully_paid() {
+        return Ok(None);
+    }
+    let unused = shipment_exception::Entity::find()
         .filter(shipment_exception::Column::OrderId.eq(order.id))
         .filter(shipment_exception::Column::UsedAt.is_null())
         .order_by_desc(shipment_exception::Column::Id)
         .all(&run.txn)
         .await?;
-    if all.is_empty() {
-        return Err(user_err(
-            UserErrorCode::PaymentIncomplete,
-            format!(
-                "order {} is not fully paid ({} of {}) and management approved no exception",
-                order.number,
-                Fen(order.paid_fen),
-                Fen(order.total_fen)
-            ),
-        ));
-    }
-    let live: Vec<_> = all.iter().filter(|e| e.expires_at > run.now).collect();
-    match live.iter().find(|e| e.amount_fen >= unpaid) {
-        Some(e) => Ok((*e).clone()),
-        None if live.is_empty() => Err(user_err(
-            UserErrorCode::ExceptionInvalid,
-            format!(
-                "the shipment exception for order {} has expired",
-                order.number
-            ),
-        )),
-        None => Err(user_err(
-            UserErrorCode::ExceptionInvalid,
-            format!(
-                "the shipment exception for order {} does not cover the unpaid {}",
-                order.number,
-                Fen(unpaid)
-            ),
-        )),
-    }
+    let terms: Vec<ShipmentException> = unused
+        .iter()
+        .map(|e| ShipmentException {
+            id: e.id,
+            amount_fen: e.amount_fen,
+            expires_at: e.expires_at,
+        })
+        .collect();
+    let chosen = payment
+        .clearance(&order.number, &terms, run.now)?
+        .map(|e| e.id);
+    Ok(unused.into_iter().find(|e| Some(e.id) == chosen))
 }
 
 /// The order's lines, in line order.
@@ -1258,11 +1202,7 @@ pub async fn notice_issue(
         .one(&run.txn)
         .await?
         .ok_or_else(|| bad_input(&["warehouseId"], "no such warehouse"))?;
-    let exception = if from == OrderStatus::Paid {
-        None
-    } else {
-        Some(valid_exception(run, &order, order.total_fen - order.paid_fen).await?)
-    };
+    let exception = clearance(run, &order).await?;
     let after = advance(run, &order, step, from, vec![]).await?;
     let content_hash = notice_content_hash(&order, &lines_of(run, order.id).await?, wid);
     // The number last: from here to the commit, every other step that
@@ -1362,7 +1302,7 @@ pub async fn shipment_ship(
     }
     let (order, from) = order_for_step(run, notice.order_id, step).await?;
     let c = contract_of(run, order.id).await?;
-    if c.status != "SIGNED" || c.decided_by.is_none() {
+    if c.status != ContractStatus::Signed.as_str() || c.decided_by.is_none() {
         return Err(notice_invalid(format!(
             "order {} has no approved, signed contract",
             order.number
@@ -1378,12 +1318,8 @@ pub async fn shipment_ship(
     let carrier = inputs::text(&["carrier"], &input.carrier, 100)?;
     let tracking = inputs::text(&["trackingNumber"], &input.tracking_number, 100)?;
     let shipped_at = inputs::not_in_future(&["shippedAt"], input.shipped_at, run.now)?;
-    let unpaid = order.total_fen - order.paid_fen;
-    let exception = if order.fully_paid_at.is_some() && unpaid == 0 {
-        None
-    } else {
-        Some(valid_exception(run, &order, unpaid).await?)
-    };
+    let unpaid = payment_of(&order).unpaid();
+    let exception = clearance(run, &order).await?;
     // The order row first (lock order: order, agent, stock by product).
     let shipped_on = shipped_at.with_timezone(&run.app.tz).date_naive();
     let after = advance(
@@ -1506,7 +1442,7 @@ pub async fn shipment_ship(
             .exec_without_returning(&run.txn)
             .await
             .map_err(|e| {
-                if crate::db::is_unique_violation(&e) {
+                if salesguard_entities::db::is_unique_violation(&e) {
                     bad_input(&["serials"], "a serial number was already shipped")
                 } else {
                     ServiceError::from(e)
@@ -1626,21 +1562,6 @@ pub async fn shipment_confirm_delivery(
     Ok(order.id)
 }
 
-fn require_full_payment(order: &sales_order::Model) -> Result<(), ServiceError> {
-    if order.fully_paid_at.is_none() || order.paid_fen < order.total_fen {
-        return Err(user_err(
-            UserErrorCode::PaymentIncomplete,
-            format!(
-                "order {}: full payment is not confirmed ({} of {} received)",
-                order.number,
-                Fen(order.paid_fen),
-                Fen(order.total_fen)
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// S6.1 The salesperson collects the agent's invoicing information.
 pub async fn invoice_info_collect(
     run: &mut StepRun,
@@ -1648,7 +1569,7 @@ pub async fn invoice_info_collect(
 ) -> Result<i64, ServiceError> {
     let step = Step::InvoiceInfoCollect;
     let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
-    require_full_payment(&order)?;
+    payment_of(&order).require_fully_paid(&order.number)?;
     let title = inputs::text(&["title"], &input.title, 200)?;
     let tax = inputs::text(&["taxNumber"], &input.tax_number, 40)?;
     let bank = inputs::text(&["bankName"], &input.bank_name, 200)?;
@@ -1686,7 +1607,7 @@ pub async fn invoice_issue(
 ) -> Result<i64, ServiceError> {
     let step = Step::InvoiceIssue;
     let (order, from) = order_for_step(run, order_id(&input.order_id)?, step).await?;
-    require_full_payment(&order)?;
+    payment_of(&order).require_fully_paid(&order.number)?;
     let inv_no = inputs::text(&["invoiceNumber"], &input.invoice_number, 60)?;
     let after = advance(run, &order, step, from, vec![]).await?;
     run.deferred.insert_row(&invoice::ActiveModel {

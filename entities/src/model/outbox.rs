@@ -21,3 +21,7 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The outbox kind of the risk-signal recomputation (written by the API's
+/// steps, relayed to the job queue by the worker).
+pub const RECOMPUTE_SIGNALS: &str = "recompute_signals";

@@ -17,3 +17,12 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl salesguard_domain::regions::RegionNode for Model {
+    fn id(&self) -> i64 {
+        self.id
+    }
+    fn parent_id(&self) -> Option<i64> {
+        self.parent_id
+    }
+}

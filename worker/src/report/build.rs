@@ -1,6 +1,6 @@
 //! Gathers what one manager's weekly report says, for the regions that
 //! manager sees: the headline figures and charts' series from the metrics
-//! engine (`salesguard_api::metrics`), the open signals and what changed
+//! engine (`salesguard_analytics::metrics`), the open signals and what changed
 //! during the week, the worst agents and salespeople, forecast accuracy per
 //! region and the check-points of SPEC S2 that need a decision.
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -9,17 +9,17 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use salesguard_api::metrics::{
+use crate::Ctx;
+use salesguard_analytics::metrics::{
     self, Dimension, Metric, MetricFilter, MetricQuery, MetricRow, Period,
 };
-use salesguard_api::reports::ReportFigures;
-use salesguard_api::risk::{RiskChangeType, RiskSeverity};
-use salesguard_api::AppState;
+use salesguard_analytics::report::ReportFigures;
+use salesguard_domain::risk::{RiskChangeType, RiskSeverity};
+use salesguard_domain::Position;
 use salesguard_entities::model::{
     agent, receivable, region, risk_signal, risk_signal_change, sales_order, shipment_exception,
     user, user_region,
 };
-use salesguard_entities::rules::Position;
 
 use super::Week;
 
@@ -50,7 +50,7 @@ impl Manager {
 
 /// The active managers (management and supervisors) who see at least one
 /// region, by id.
-pub async fn managers(app: &AppState) -> anyhow::Result<Vec<Manager>> {
+pub async fn managers(app: &Ctx) -> anyhow::Result<Vec<Manager>> {
     let db = &app.db.read;
     let users = user::Entity::find()
         .filter(user::Column::Active.eq(true))
@@ -77,7 +77,7 @@ pub async fn managers(app: &AppState) -> anyhow::Result<Vec<Manager>> {
         let mut visible: Vec<i64> = if all_regions {
             vec![]
         } else {
-            salesguard_api::auth::expand_regions(&regions, &roots)
+            salesguard_domain::regions::expand(&regions, &roots)
                 .into_iter()
                 .collect()
         };
@@ -211,7 +211,7 @@ pub struct ReportData {
 
 /// The metrics engine, stopping at its first error (which the report shows).
 struct Figures<'a> {
-    app: &'a AppState,
+    src: metrics::Source<'a>,
     scope: Option<&'a [i64]>,
     error: Option<String>,
 }
@@ -236,7 +236,7 @@ impl Figures<'_> {
             to,
             filter: MetricFilter::default(),
         };
-        match metrics::compute(self.app, self.scope, &q).await {
+        match metrics::compute(&self.src, self.scope, &q).await {
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(?metric, error = %e, "weekly report: metric not available");
@@ -268,7 +268,7 @@ fn first_of_month(d: NaiveDate, back: i32) -> NaiveDate {
 
 /// Gathers the report of `manager` for `week`; `now` is when it is built.
 pub async fn gather(
-    app: &AppState,
+    app: &Ctx,
     manager: &Manager,
     week: Week,
     now: DateTime<Utc>,
@@ -282,7 +282,12 @@ pub async fn gather(
         .map(|r| (r.id, (r.code.clone(), r.name.clone())))
         .collect();
     let mut fig = Figures {
-        app,
+        src: metrics::Source {
+            db,
+            tz,
+            ar_window_days: app.settings.signals.ar_window_days,
+            regions: &regions,
+        },
         scope: manager.scope(),
         error: None,
     };
@@ -478,7 +483,7 @@ pub async fn gather(
         .into_iter()
         .filter(|s| manager.sees(s.region_id))
         .collect();
-    open_signals.sort_by(salesguard_api::risk::worst_first);
+    open_signals.sort_by(salesguard_analytics::risk::worst_first);
     for s in &open_signals {
         match RiskSeverity::parse(&s.severity) {
             Some(RiskSeverity::Critical) => figures.open_critical += 1,

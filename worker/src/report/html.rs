@@ -2,11 +2,11 @@
 //! `cid:` images) and its subject, in Chinese or English.
 use std::fmt::Write;
 
-use salesguard_api::reports::ReportLanguage;
-use salesguard_api::risk::{RiskChangeType, RiskSeverity};
+use salesguard_config::report::ReportLanguage;
+use salesguard_domain::risk::{RiskChangeType, RiskSeverity};
 
 use super::build::{CheckpointKind, Ranked, ReportData};
-use super::charts::{self, thousands};
+use super::charts;
 
 /// The content ids of the charts.
 pub const CID_AR_DSO: &str = "ar-dso";
@@ -260,11 +260,7 @@ pub fn esc(s: &str) -> String {
 pub fn yuan(fen: Option<i64>) -> String {
     match fen {
         None => "—".into(),
-        Some(f) => {
-            let sign = if f < 0 { "-" } else { "" };
-            let a = f.unsigned_abs();
-            format!("{sign}{}.{:02}", thousands((a / 100) as f64), a % 100)
-        }
+        Some(f) => salesguard_domain::Fen(f).grouped(),
     }
 }
 

@@ -10,7 +10,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use salesguard_api::reports::{ReportImage, SmtpSettings, SmtpTls};
+use salesguard_analytics::report::ReportImage;
+use salesguard_config::report::{SmtpSettings, SmtpTls};
 use salesguard_entities::model::weekly_report;
 
 /// Builds the e-mail of `report` to `to`.

@@ -24,8 +24,8 @@ use chrono_tz::Tz;
 use sea_orm::Set;
 use tokio::sync::watch;
 
-use salesguard_api::reports::{status, ReportImage};
-use salesguard_api::AppState;
+use crate::Ctx;
+use salesguard_analytics::report::{status, ReportImage};
 use salesguard_entities::model::weekly_report;
 
 /// A week, Monday to Sunday, in the business time zone.
@@ -71,13 +71,9 @@ pub struct DeliveryRound {
 }
 
 /// Builds and stores one manager's report of `week`.
-async fn build_one(
-    app: &AppState,
-    manager: &build::Manager,
-    week: Week,
-) -> anyhow::Result<Option<i64>> {
+async fn build_one(app: &Ctx, manager: &build::Manager, week: Week) -> anyhow::Result<Option<i64>> {
     let lang = app.settings.report.language;
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     let data = build::gather(app, manager, week, now).await?;
     // The charts are CPU work: off the async threads.
     let (trend, aging, months) = (
@@ -145,7 +141,7 @@ async fn build_one(
 
 /// Builds the reports of `week` for every manager who has none yet (one
 /// report per manager and week, whoever runs it and however often).
-pub async fn run_weekly(app: &AppState, week: Week) -> anyhow::Result<WeeklyRun> {
+pub async fn run_weekly(app: &Ctx, week: Week) -> anyhow::Result<WeeklyRun> {
     let mut run = WeeklyRun::default();
     for m in build::managers(app).await? {
         if store::exists(app, m.user.id, week.start).await? {
@@ -172,10 +168,10 @@ pub async fn run_weekly(app: &AppState, week: Week) -> anyhow::Result<WeeklyRun>
 
 /// Sends every delivery that is due, once each; failures are recorded for a
 /// later attempt (or as FAILED after the last one), never dropped.
-pub async fn deliver_due(app: &AppState) -> anyhow::Result<DeliveryRound> {
+pub async fn deliver_due(app: &Ctx) -> anyhow::Result<DeliveryRound> {
     let smtp = &app.settings.smtp;
     let mut round = DeliveryRound::default();
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     let due = store::due(app, now, 50).await?;
     if due.is_empty() {
         return Ok(round);
@@ -225,10 +221,10 @@ pub async fn deliver_due(app: &AppState) -> anyhow::Result<DeliveryRound> {
 /// contains `week_of` (default: the last complete week), puts its FAILED
 /// deliveries back in line, and sends what is due.
 pub async fn weekly_now(
-    app: &AppState,
+    app: &Ctx,
     week_of: Option<NaiveDate>,
 ) -> anyhow::Result<(Week, WeeklyRun, DeliveryRound)> {
-    let today = salesguard_api::app::now()
+    let today = salesguard_domain::clock::now()
         .with_timezone(&app.tz)
         .date_naive();
     let week = match week_of {
@@ -246,9 +242,9 @@ pub async fn weekly_now(
 
 /// The cron tick of the weekly report: builds last week's reports (each
 /// replica may fire; the (recipient, week) key makes it once) and sends.
-pub async fn on_tick(tick: Tick<Tz>, app: Data<AppState>) -> Result<(), BoxDynError> {
-    let app: &AppState = &app;
-    let today = salesguard_api::app::now()
+pub async fn on_tick(tick: Tick<Tz>, app: Data<Ctx>) -> Result<(), BoxDynError> {
+    let app: &Ctx = &app;
+    let today = salesguard_domain::clock::now()
         .with_timezone(&app.tz)
         .date_naive();
     let week = Week::last_complete(today);
@@ -274,7 +270,7 @@ pub async fn on_tick(tick: Tick<Tz>, app: Data<AppState>) -> Result<(), BoxDynEr
 pub const DELIVERY_INTERVAL: StdDuration = StdDuration::from_secs(15);
 
 /// Sends due deliveries until `stop` turns true.
-pub async fn delivery_loop(app: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn delivery_loop(app: Ctx, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(DELIVERY_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -317,7 +313,7 @@ mod tests {
 
     #[test]
     fn retries_back_off() {
-        let smtp = salesguard_api::reports::SmtpSettings::default();
+        let smtp = salesguard_config::report::SmtpSettings::default();
         assert_eq!(store::backoff(&smtp, 1), Duration::seconds(60));
         assert_eq!(store::backoff(&smtp, 3), Duration::seconds(240));
         assert_eq!(store::backoff(&smtp, 12), Duration::seconds(3600));

@@ -10,15 +10,16 @@ use sea_orm::{
     QuerySelect, Set,
 };
 
-use salesguard_api::reports::{status, SmtpSettings};
-use salesguard_api::AppState;
+use crate::Ctx;
+use salesguard_analytics::report::status;
+use salesguard_config::report::SmtpSettings;
 use salesguard_entities::model::{report_delivery, user, weekly_report, weekly_report_region};
 
 /// How long a sender owns a delivery it claimed.
 pub const LEASE: Duration = Duration::minutes(5);
 
 pub async fn exists(
-    app: &AppState,
+    app: &Ctx,
     recipient: i64,
     week_start: chrono::NaiveDate,
 ) -> anyhow::Result<bool> {
@@ -39,12 +40,12 @@ pub struct NewReport {
 
 /// Stores a report with its regions and its (pending) delivery; `None` when
 /// the recipient's report of that week exists already.
-pub async fn insert(app: &AppState, new: NewReport) -> anyhow::Result<Option<i64>> {
-    let now = salesguard_api::app::now();
+pub async fn insert(app: &Ctx, new: NewReport) -> anyhow::Result<Option<i64>> {
+    let now = salesguard_domain::clock::now();
     let txn = app.db.begin().await?;
     let report = match new.report.insert(&txn).await {
         Ok(r) => r,
-        Err(e) if salesguard_api::db::is_unique_violation(&e) => {
+        Err(e) if salesguard_entities::db::is_unique_violation(&e) => {
             txn.rollback().await?;
             return Ok(None);
         }
@@ -109,7 +110,7 @@ fn claimable(now: DateTime<Utc>) -> Condition {
 
 /// Deliveries due now, oldest first.
 pub async fn due(
-    app: &AppState,
+    app: &Ctx,
     now: DateTime<Utc>,
     limit: u64,
 ) -> anyhow::Result<Vec<report_delivery::Model>> {
@@ -123,7 +124,7 @@ pub async fn due(
 
 /// Claims a due delivery for one attempt; false when another sender has it
 /// (or it is no longer due).
-pub async fn claim(app: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
+pub async fn claim(app: &Ctx, id: i64, now: DateTime<Utc>) -> anyhow::Result<bool> {
     use report_delivery::Column as C;
     let res = report_delivery::Entity::update_many()
         .col_expr(C::Status, Expr::value(status::SENDING))
@@ -137,9 +138,9 @@ pub async fn claim(app: &AppState, id: i64, now: DateTime<Utc>) -> anyhow::Resul
     Ok(res.rows_affected == 1)
 }
 
-pub async fn sent(app: &AppState, id: i64) -> anyhow::Result<()> {
+pub async fn sent(app: &Ctx, id: i64) -> anyhow::Result<()> {
     use report_delivery::Column as C;
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     report_delivery::Entity::update_many()
         .col_expr(C::Status, Expr::value(status::SENT))
         .col_expr(C::SentAt, Expr::value(now))
@@ -164,14 +165,14 @@ pub fn backoff(smtp: &SmtpSettings, attempts: i32) -> Duration {
 /// Records a failed attempt: RETRYING with the next attempt's time, or
 /// FAILED after the last one. Returns the new status.
 pub async fn failed(
-    app: &AppState,
+    app: &Ctx,
     smtp: &SmtpSettings,
     id: i64,
     attempts: i32,
     error: &str,
 ) -> anyhow::Result<&'static str> {
     use report_delivery::Column as C;
-    let now = salesguard_api::app::now();
+    let now = salesguard_domain::clock::now();
     let error: String = error.chars().take(1000).collect();
     let (st, next) = if attempts >= smtp.max_attempts {
         (status::FAILED, None)
@@ -193,10 +194,7 @@ pub async fn failed(
 /// Puts the FAILED deliveries of a week's reports back to PENDING (with the
 /// recipient's current address), for another round of attempts. Returns
 /// how many.
-pub async fn requeue_failed(
-    app: &AppState,
-    week_start: chrono::NaiveDate,
-) -> anyhow::Result<usize> {
+pub async fn requeue_failed(app: &Ctx, week_start: chrono::NaiveDate) -> anyhow::Result<usize> {
     let reports = weekly_report::Entity::find()
         .filter(weekly_report::Column::WeekStart.eq(week_start))
         .all(&app.db.read)
@@ -218,7 +216,7 @@ pub async fn requeue_failed(
         if email.is_none() {
             continue;
         }
-        let now = salesguard_api::app::now();
+        let now = salesguard_domain::clock::now();
         let mut am: report_delivery::ActiveModel = d.into();
         am.status = Set(status::PENDING.into());
         am.email = Set(email);
@@ -231,7 +229,7 @@ pub async fn requeue_failed(
     Ok(n)
 }
 
-pub async fn report(app: &AppState, id: i64) -> anyhow::Result<Option<weekly_report::Model>> {
+pub async fn report(app: &Ctx, id: i64) -> anyhow::Result<Option<weekly_report::Model>> {
     Ok(weekly_report::Entity::find_by_id(id)
         .one(&app.db.read)
         .await?)

@@ -1,13 +1,13 @@
 //! From frames to signals (docs/signals.md). Row-level work (joins over
 //! order lines, payments, serial events) is done by polars; the per-subject
 //! grading, a few thousand rows at most, in plain Rust.
-use salesguard_api::metrics::defs;
+use salesguard_domain::figures;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use polars::prelude::*;
-use salesguard_api::config::SignalSettings;
+use salesguard_config::SignalSettings;
 
 use super::load::{date_of, day_of, Inputs};
 use super::{grade_above, Evidence, Kind, Severity, Signal, SubjectType, MAX_EVIDENCE};
@@ -65,7 +65,7 @@ fn qty_if(cond: Expr) -> Expr {
 }
 
 fn yuan(fen: f64) -> String {
-    format!("{:.2}", fen / 100.0)
+    salesguard_domain::Fen::round(fen).to_string()
 }
 
 fn pct(v: f64) -> String {
@@ -272,10 +272,10 @@ fn sales_at(ctx: &Ctx, t: i32, w: i32) -> anyhow::Result<HashMap<i64, f64>> {
         .collect())
 }
 
-const AGING: [&str; 6] = defs::AGING_BUCKETS;
+const AGING: [&str; 6] = figures::AGING_BUCKETS;
 
 fn bucket(days_past_due: i32) -> usize {
-    defs::aging_bucket(i64::from(days_past_due))
+    figures::aging_bucket(i64::from(days_past_due))
 }
 
 fn receivables(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
@@ -367,8 +367,8 @@ fn receivables(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         else {
             return;
         };
-        let dso = defs::dso(f.ar, f.sales, w as u32).unwrap_or_default();
-        let bpdso = defs::best_possible_dso(f.current, f.sales, w as u32).unwrap_or_default();
+        let dso = figures::dso(f.ar, f.sales, w as u32).unwrap_or_default();
+        let bpdso = figures::best_possible_dso(f.current, f.sales, w as u32).unwrap_or_default();
         let mut s = ctx.base(Kind::ReceivablesGrowth, "DSRI", subject);
         s.region_id = region;
         s.agent_id = agent;
@@ -1371,7 +1371,7 @@ fn stock(ctx: &Ctx, out: &mut Vec<Signal>) -> anyhow::Result<()> {
         let (st_all, st_last, st_prev) = st.get(&agent).copied().unwrap_or_default();
         let stock = in_all[i] - st_all;
         let weekly = st_last / 4.0;
-        let wos = defs::weeks_of_supply(stock, st_last).unwrap_or(f64::INFINITY);
+        let wos = figures::weeks_of_supply(stock, st_last).unwrap_or(f64::INFINITY);
         let metrics = vec![
             ("weeks_of_supply", wos),
             ("channel_stock_units", stock),

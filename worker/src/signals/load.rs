@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::TryStreamExt;
 use polars::prelude::*;
-use salesguard_api::pgcopy::{copy_rows, Tuple};
+use salesguard_entities::db::pgcopy::{copy_rows, Tuple};
 use sea_orm::{DatabaseConnection, DbBackend};
 use sqlx::Row;
 

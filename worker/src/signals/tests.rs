@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use salesguard_api::config::SignalSettings;
+use salesguard_config::SignalSettings;
 
 use super::compute::lines_with_orders;
 use super::load::{day_of, month_of_day, units_frame, AgentDim, Inputs, RegionDim};
