@@ -36,6 +36,11 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(db: Db, settings: Settings) -> anyhow::Result<AppState> {
         let tz = settings.tz()?;
+        let db = if settings.steps.group_commit {
+            db
+        } else {
+            db.without_group_commit()
+        };
         Ok(AppState(Arc::new(Inner {
             db,
             settings,

@@ -474,10 +474,9 @@ impl Deferred {
 
     /// SQLite, a single-statement step (`StepConn::Single`): writes
     /// everything deferred as one batch in the open group
-    /// (`db::Db::write_step`), led by a check of every guard that raises
-    /// when one would miss, so that the batch stops before it writes
-    /// anything and its savepoint is rolled back (`Ok(None)`). The group
-    /// holds SQLite's only writer: nothing moves between the check and the
+    /// (`db::Db::write_step`), after a check that every guard holds; when
+    /// one would miss, nothing is written (`Ok(None)`). The group holds
+    /// SQLite's only writer: nothing moves between the check and the
     /// writes.
     pub async fn write_grouped(
         self,
@@ -487,16 +486,15 @@ impl Deferred {
             return Ok(Some(vec![]));
         }
         let mut this = self;
-        let mut s = Sql::new(false);
-        let check = this.check_sql(&mut s);
+        let mut c = Sql::new(false);
+        c.text = this.check_sql(&mut c);
         // The check covers the directory: not again among the writes.
         this.directory_at_most = None;
+        let mut s = Sql::new(false);
         let parts = this.parts(&mut s);
-        s.text = format!("{check}; {}", sqlite_text(parts));
-        let rows = match db.write_step(s.statement()).await {
-            Ok(rows) => rows,
-            Err(e) if e.to_string().contains(GUARD_OVERFLOW) => return Ok(None),
-            Err(e) => return Err(e),
+        s.text = sqlite_text(parts);
+        let Some(rows) = db.write_step(c.statement(), s.statement()).await? else {
+            return Ok(None);
         };
         let mut out = vec![];
         for row in &rows {
@@ -510,8 +508,7 @@ impl Deferred {
     /// SQLite: a query that returns a row when every guard of the write
     /// would hit (the rows updated at the versions read and there, the
     /// audit heads at the sequence numbers read, the directory at most at
-    /// the version its copies come from), and raises otherwise (an integer
-    /// overflow, `GUARD_OVERFLOW`: SQLite has no `RAISE` outside triggers).
+    /// the version its copies come from), and none otherwise.
     fn check_sql(&self, s: &mut Sql) -> String {
         let mut conds = vec![];
         for u in &self.rows {
@@ -547,10 +544,7 @@ impl Deferred {
         if conds.is_empty() {
             conds.push("1".to_owned());
         }
-        format!(
-            "SELECT CASE WHEN {} THEN 1 ELSE abs(-9223372036854775807 - 1) END AS sg_guard",
-            conds.join(" AND ")
-        )
+        format!("SELECT 1 AS sg_guard WHERE {}", conds.join(" AND "))
     }
 
     /// Writes everything deferred as one statement that is its own
@@ -615,9 +609,6 @@ impl Deferred {
         Ok((guards == expected).then_some(out))
     }
 }
-
-/// What SQLite says when a guard check of [`Deferred::check_sql`] fails.
-const GUARD_OVERFLOW: &str = "integer overflow";
 
 /// PostgreSQL: one statement, the writes as data-modifying CTEs, and one row
 /// per notification (at least one row) with the number of guarded rows hit.

@@ -117,9 +117,12 @@ impl UserErrorCode {
 /// An expected business failure, reported in a payload's `userErrors`.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserError {
-    /// Path to the input field at fault, e.g. `["input", "lines", "0", "quantity"]`.
+    /// Path to the input field at fault, e.g. `["input", "lines", "0", "quantity"]`;
+    /// null when no single field is at fault.
     pub field: Option<Vec<String>>,
+    /// What went wrong, for people (English); switch on `code`, not on this text.
     pub message: String,
+    /// The kind of failure, stable for clients to switch on.
     pub code: UserErrorCode,
 }
 

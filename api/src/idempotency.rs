@@ -248,10 +248,11 @@ where
     }
     // A step that started from a kept load and failed runs once more from
     // the database: no refusal is decided on what this process remembered.
-    let mut may_use_kept = req.single_statement;
+    let strategies = &app.settings.steps;
+    let single_statement = req.single_statement && strategies.single_statement;
+    let mut may_use_kept = single_statement && strategies.kept_loads;
     let (failure, found) = loop {
-        let single = req
-            .single_statement
+        let single = single_statement
             .then(|| app.db.single_step_reads())
             .flatten();
         let (conn, member) = if let Some(reads) = single {
@@ -273,7 +274,7 @@ where
         // What the next step of the order would read: only a
         // single-statement step's writes are all known here.
         let left = match &outcome {
-            Ok(_) if req.single_statement => step.left(),
+            Ok(_) if single_statement && strategies.kept_loads => step.left(),
             _ => None,
         };
         let outcome = match outcome {

@@ -3,7 +3,7 @@
 //!
 //! A step reads its order with the order's contract, shipping notice and
 //! invoice, who shipped it, the head of its audit stream and the version of
-//! the directory. When a single-statement step (`workflow::SINGLE_STATEMENT`:
+//! the directory. When a single-statement step (one the domain decides, `workflow::Written`:
 //! all its writes are deferred, so this process knows every one of them)
 //! commits, what it read, with its own writes applied, is what the next step
 //! would read. That is kept here, and the next single-statement step of the

@@ -75,6 +75,46 @@ pub struct Settings {
     pub smtp: report::SmtpSettings,
     /// The weekly risk report (`[report]`: cron, language, enabled).
     pub report: report::ReportSettings,
+    /// How the workflow's steps are written (`[steps]`): each strategy can
+    /// be switched off; off, a step is a plain transaction of its own.
+    pub steps: StepSettings,
+}
+
+/// How the step engine writes a step. Each of these changes only how fast
+/// a step is written, never what it writes or refuses.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StepSettings {
+    /// SQLite: steps that arrive together commit together (one `fsync`).
+    pub group_commit: bool,
+    /// A step the domain decides writes all its changes as one statement,
+    /// guarded by the versions it read, with no transaction of its own.
+    pub single_statement: bool,
+    /// Such a step may start from what the order's last step left in this
+    /// process instead of reading the order again.
+    pub kept_loads: bool,
+}
+
+impl Default for StepSettings {
+    fn default() -> Self {
+        StepSettings {
+            group_commit: true,
+            single_statement: true,
+            kept_loads: true,
+        }
+    }
+}
+
+impl StepSettings {
+    /// Every strategy off: each step in a transaction of its own, read from
+    /// the database.
+    pub fn plain() -> Self {
+        StepSettings {
+            group_commit: false,
+            single_statement: false,
+            kept_loads: false,
+        }
+    }
 }
 
 /// The thresholds of the risk signals; docs/signals.md defines each figure.
@@ -258,6 +298,7 @@ impl Default for Settings {
             signals: SignalSettings::default(),
             smtp: Default::default(),
             report: Default::default(),
+            steps: StepSettings::default(),
         }
     }
 }

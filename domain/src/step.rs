@@ -192,3 +192,54 @@ mod tests {
         assert_eq!(Step::PaymentRecord.target_from(AtFinance), AtFinance);
     }
 }
+
+/// The steps table of `docs/workflow.md`: a test fails when the document
+/// and this table differ.
+pub fn steps_table() -> String {
+    let mut out = String::from("| mutation | who may take it | from | to |\n|---|---|---|---|\n");
+    for step in Step::ALL {
+        let who: Vec<&str> = step
+            .allowed_positions()
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        let (from, to) = step.transition();
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let to = match (step, to) {
+            (Step::PaymentConfirmFull, _) => "PAID from AT_FINANCE, else unchanged".to_owned(),
+            (_, Some(s)) => s.as_str().to_owned(),
+            (_, None) => "unchanged".to_owned(),
+        };
+        let from = if from.is_empty() {
+            "(new order)".to_owned()
+        } else {
+            from.join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            step.as_str(),
+            who.join(", "),
+            from,
+            to
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod doc_tests {
+    #[test]
+    fn docs_workflow_md_lists_the_steps_as_the_code_defines_them() {
+        let doc = include_str!("../../docs/workflow.md");
+        let table = doc
+            .split("<!-- steps:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- steps:end -->").next())
+            .unwrap_or_default();
+        let want = super::steps_table();
+        assert!(
+            table == want,
+            "docs/workflow.md's steps table differs from the code; it should read:\n{want}"
+        );
+    }
+}

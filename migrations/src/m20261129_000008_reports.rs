@@ -1,4 +1,4 @@
-//! The weekly risk reports for managers (issue 4): one report per manager
+//! The weekly risk reports for managers: one report per manager
 //! and week (the HTML with its charts, the open signals as CSV, the headline
 //! figures), the regions each report covers, and its e-mail delivery with
 //! every attempt counted and the last error kept (a delivery is never lost

@@ -1,4 +1,4 @@
-//! Cheaper workflow steps (issue 2's throughput):
+//! Cheaper workflow steps:
 //!
 //! - `directory_version`: a number every change of who is responsible for
 //!   what moves on (users' position, activity or scope, their regions, the

@@ -159,6 +159,13 @@ impl Server {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n > 0)
                 .unwrap_or(defaults.db_max_connections),
+            // `SALESGUARD_TEST_PLAIN_STEPS=1`: every step a plain
+            // transaction (no group commit, single statements or kept loads).
+            steps: if std::env::var("SALESGUARD_TEST_PLAIN_STEPS").is_ok_and(|v| v == "1") {
+                salesguard_config::StepSettings::plain()
+            } else {
+                defaults.steps.clone()
+            },
             ..defaults
         };
         tune(&mut settings);

@@ -137,6 +137,134 @@ e2e!(query_limits_hold, |_s: Server, w: World| async move {
     assert!(r["errors"].is_null(), "{r}");
 });
 
+/// `field` of each of a connection's nodes, in order.
+fn nodes_of(conn: &Value, field: &str) -> Vec<Value> {
+    conn["edges"]
+        .as_array()
+        .map(|edges| edges.iter().map(|e| e["node"][field].clone()).collect())
+        .unwrap_or_default()
+}
+
+e2e!(
+    root_lists_are_cursor_connections,
+    |_s: Server, w: World| async move {
+        // Pages follow one another by cursor, in the list's order, with the
+        // total over all pages.
+        let q = "query($a:String){regions(first:2,after:$a){totalCount \
+                 pageInfo{hasNextPage hasPreviousPage endCursor} edges{cursor node{code}}}}";
+        let p1 = w.management.data(q, json!({})).await.expect("page 1");
+        let r1 = &p1["regions"];
+        assert_eq!(r1["totalCount"], 3, "{p1}");
+        assert_eq!(nodes_of(r1, "code"), [json!("NORTH"), json!("NORTH-EAST")]);
+        assert_eq!(r1["pageInfo"]["hasNextPage"], true, "{p1}");
+        assert_eq!(r1["pageInfo"]["hasPreviousPage"], false, "{p1}");
+        assert_eq!(r1["pageInfo"]["endCursor"], r1["edges"][1]["cursor"]);
+        let p2 = w
+            .management
+            .data(q, json!({"a": r1["pageInfo"]["endCursor"]}))
+            .await
+            .expect("page 2");
+        let r2 = &p2["regions"];
+        assert_eq!(r2["totalCount"], 3, "{p2}");
+        assert_eq!(nodes_of(r2, "code"), [json!("SOUTH")]);
+        assert_eq!(r2["pageInfo"]["hasNextPage"], false, "{p2}");
+        assert_eq!(r2["pageInfo"]["hasPreviousPage"], true, "{p2}");
+        // Still scoped: the north team sees its region and sub-area.
+        let d = w
+            .north
+            .sales
+            .data("{regions{totalCount edges{node{code}}}}", json!({}))
+            .await
+            .expect("north regions");
+        assert_eq!(d["regions"]["totalCount"], 2, "{d}");
+        assert_eq!(
+            nodes_of(&d["regions"], "code"),
+            [json!("NORTH"), json!("NORTH-EAST")]
+        );
+
+        // Warehouses, stock and prices page the same way.
+        let d = w
+            .warehouse_keeper
+            .data(
+                "query($p:ID){warehouses{totalCount edges{node{code}}} \
+                 stockLevels(first:1){totalCount pageInfo{hasNextPage} edges{node{onHand}}} \
+                 one: stockLevels(productId:$p){totalCount} \
+                 priceList{totalCount edges{node{tier}}}}",
+                json!({"p": w.part}),
+            )
+            .await
+            .expect("lists");
+        assert_eq!(nodes_of(&d["warehouses"], "code"), [json!("WH")], "{d}");
+        assert_eq!(d["stockLevels"]["totalCount"], 2, "{d}");
+        assert_eq!(nodes_of(&d["stockLevels"], "onHand"), [json!(1000)]);
+        assert_eq!(d["stockLevels"]["pageInfo"]["hasNextPage"], true, "{d}");
+        assert_eq!(d["one"]["totalCount"], 1, "{d}");
+        assert_eq!(d["priceList"], json!({"totalCount": 0, "edges": []}));
+
+        // Forecasts and their summary (paged in memory), one row a page.
+        let month = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m")
+            .to_string();
+        let d = w
+            .north
+            .sales
+            .data(
+                "mutation($i:ForecastSubmitInput!){forecastSubmit(input:$i){userErrors{message}}}",
+                json!({"i": {"period": month, "regionId": w.north.region, "lines": [
+                    {"productId": w.product, "quantity": 120},
+                    {"productId": w.part, "quantity": 40}]}}),
+            )
+            .await
+            .expect("forecastSubmit");
+        assert_eq!(d["forecastSubmit"]["userErrors"], json!([]), "{d}");
+        let q = "query($m:String!,$a:String){\
+                 forecasts(period:$m,first:1,after:$a){totalCount pageInfo{hasNextPage endCursor} edges{node{quantity}}} \
+                 forecastSummary(period:$m,first:1,after:$a){totalCount pageInfo{hasNextPage endCursor} edges{node{quantity}}}}";
+        let p1 = w
+            .north
+            .assistant
+            .data(q, json!({"m": month}))
+            .await
+            .expect("forecasts page 1");
+        for list in ["forecasts", "forecastSummary"] {
+            assert_eq!(p1[list]["totalCount"], 2, "{list}: {p1}");
+            assert_eq!(nodes_of(&p1[list], "quantity"), [json!(120)], "{list}");
+            assert_eq!(p1[list]["pageInfo"]["hasNextPage"], true, "{list}");
+        }
+        let p2 = w
+            .north
+            .assistant
+            .data(
+                q,
+                json!({"m": month, "a": p1["forecasts"]["pageInfo"]["endCursor"]}),
+            )
+            .await
+            .expect("forecasts page 2");
+        for list in ["forecasts", "forecastSummary"] {
+            assert_eq!(nodes_of(&p2[list], "quantity"), [json!(40)], "{list}: {p2}");
+            assert_eq!(p2[list]["pageInfo"]["hasNextPage"], false, "{list}");
+        }
+
+        // The page size is capped like every other list's.
+        for field in [
+            "regions(first:101)",
+            "warehouses(first:101)",
+            "stockLevels(first:101)",
+            "forecasts(period:\"2026-01\",first:101)",
+            "forecastSummary(period:\"2026-01\",first:101)",
+            "priceList(first:101)",
+        ] {
+            let r = w
+                .management
+                .raw(&format!("{{{field}{{totalCount}}}}"), json!({}))
+                .await
+                .expect("raw");
+            assert!(r["errors"].is_array(), "{field}: {r}");
+        }
+    }
+);
+
 #[test]
 fn production_mode_hides_introspection() {
     use salesguard_config::Mode;
@@ -146,7 +274,7 @@ fn production_mode_hides_introspection() {
     assert!(dev.errors.is_empty());
     assert_eq!(
         dev.data.into_json().unwrap_or_default()["__schema"]["queryType"]["name"],
-        "QueryRoot"
+        "Query"
     );
     let prod = rt.block_on(salesguard_api::graphql::build(None, Mode::Production).execute(q));
     let data = prod.data.into_json().unwrap_or_default();

@@ -82,12 +82,12 @@ e2e!(
         let d = w
             .warehouse_keeper
             .data(
-                "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){onHand}}",
+                "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){edges{node{onHand}}}}",
                 json!({"w": w.warehouse, "p": w.product}),
             )
             .await
             .expect("stock");
-        assert_eq!(d["stockLevels"][0]["onHand"], 997);
+        assert_eq!(d["stockLevels"]["edges"][0]["node"]["onHand"], 997);
         // ... and on hand equals the sum of the stock movements.
         {
             use salesguard_entities::model::{stock_level, stock_movement};

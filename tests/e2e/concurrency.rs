@@ -126,12 +126,12 @@ async fn on_hand(w: &World) -> i64 {
     let d = w
         .warehouse_keeper
         .data(
-            "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){onHand}}",
+            "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){edges{node{onHand}}}}",
             json!({"w": w.warehouse, "p": w.product}),
         )
         .await
         .expect("stock");
-    d["stockLevels"][0]["onHand"]
+    d["stockLevels"]["edges"][0]["node"]["onHand"]
         .as_i64()
         .unwrap_or_else(|| panic!("no stock level in {d}"))
 }

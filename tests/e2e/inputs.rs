@@ -55,14 +55,21 @@ e2e!(
         )
         .await;
 
-        let q = "query($p:String!){forecastSummary(period:$p){quantity salespeople region{code} product{sku}}}";
+        let q = "query($p:String!){forecastSummary(period:$p){totalCount edges{node{quantity salespeople region{code} product{sku}}}}}";
+        let nodes = |d: &Value| -> Vec<Value> {
+            d["forecastSummary"]["edges"]
+                .as_array()
+                .map(|edges| edges.iter().map(|e| e["node"].clone()).collect())
+                .unwrap_or_default()
+        };
         let d = w
             .north
             .assistant
             .data(q, json!({"p": month}))
             .await
             .expect("summary");
-        let rows = d["forecastSummary"].as_array().cloned().unwrap_or_default();
+        assert_eq!(d["forecastSummary"]["totalCount"], 2, "{d}");
+        let rows = nodes(&d);
         let cube = rows
             .iter()
             .find(|r| r["product"]["sku"] == "CUBE-1")
@@ -81,7 +88,7 @@ e2e!(
             .data(q, json!({"p": month}))
             .await
             .expect("summary");
-        assert_eq!(d["forecastSummary"], json!([]));
+        assert_eq!(d["forecastSummary"], json!({"totalCount": 0, "edges": []}));
 
         // Refusals: another region, a non-salesperson, bad months and quantities.
         let p = submit(
@@ -132,10 +139,7 @@ e2e!(
             .data(q, json!({"p": month}))
             .await
             .expect("summary");
-        let cube = d["forecastSummary"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        let cube = nodes(&d)
             .into_iter()
             .find(|r| r["product"]["sku"] == "CUBE-1")
             .expect("row");
@@ -411,12 +415,17 @@ e2e!(
         let d = w
             .north
             .sales
-            .data("{priceList{tier price floorPrice}}", json!({}))
+            .data(
+                "{priceList{totalCount edges{node{tier price floorPrice}}}}",
+                json!({}),
+            )
             .await
             .expect("list");
         assert_eq!(
             d["priceList"],
-            json!([{"tier": "AGENT", "price": "2000.00", "floorPrice": "1800.00"}])
+            json!({"totalCount": 1, "edges": [
+                {"node": {"tier": "AGENT", "price": "2000.00", "floorPrice": "1800.00"}}
+            ]})
         );
     }
 );

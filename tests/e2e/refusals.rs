@@ -130,12 +130,12 @@ async fn on_hand(w: &World, product: &str) -> i64 {
     let d = w
         .warehouse_keeper
         .data(
-            "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){onHand}}",
+            "query($w:ID,$p:ID){stockLevels(warehouseId:$w,productId:$p){edges{node{onHand}}}}",
             json!({"w": w.warehouse, "p": product}),
         )
         .await
         .expect("stock");
-    d["stockLevels"][0]["onHand"]
+    d["stockLevels"]["edges"][0]["node"]["onHand"]
         .as_i64()
         .expect("a stock level")
 }

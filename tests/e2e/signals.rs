@@ -632,7 +632,6 @@ e2e!(
                        "regionId": w.south.region, "soldOn": day})
             })
             .collect();
-        let sent_at = salesguard_domain::clock::now();
         sell(&w.north.sales, &w.north.agent, Value::Array(rows)).await;
         let start = Instant::now();
         let signal = loop {
@@ -655,15 +654,10 @@ e2e!(
         .await
         .expect("run")
         .expect("the run that raised it");
-        // A run covers every change committed before it started, so the run
-        // that raised it may have been queued by any change (the shipment's
-        // or the sale's): what matters is that it read the sale.
-        assert!(
-            run.started_at >= sent_at,
-            "the run that raised it ({}, {}) started before the sale was sent ({sent_at})",
-            run.trigger,
-            run.started_at
-        );
+        // A run covers every change committed before it read the data, so
+        // the run that raised it may have been queued by any change (the
+        // shipment's or the sale's) and may even have started before the
+        // sale was sent: what matters is that the separate worker raised it.
         assert_eq!(run.signals_raised, Some(1));
         assert!(
             run.worker.starts_with("salesguard-signals-"),

@@ -8,16 +8,33 @@ use async_graphql::Enum;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[graphql(remote = "salesguard_domain::Position")]
 pub enum Position {
+    /// Regional salesperson: files orders, signs contracts on site, reports
+    /// forecasts, collects invoicing information. Sees their regions.
     Salesperson,
+    /// Sales assistant: drafts and submits contracts, forwards orders to
+    /// finance, issues shipping notices, mails invoices, archives. Sees their
+    /// regions.
     SalesAssistant,
+    /// Supervisor (marketing director): approves or rejects contracts. Sees
+    /// their regions.
     Supervisor,
+    /// Finance: records and confirms payments, issues invoices.
     Finance,
+    /// Warehouse keeper: checks shipping notices, ships, receives stock.
     Warehouse,
+    /// Management: approves shipping before full payment, sets credit limits
+    /// and prices.
     Management,
+    /// Market specialist: records market prices and unit sightings.
     MarketSpecialist,
+    /// Supervision department: reviews agents and risk; records unit sightings.
     Supervision,
+    /// Call center: records unit sightings from call-backs.
     CallCenter,
+    /// Analyst: reads metrics and exports data; sees the regions assigned or,
+    /// with a company-wide scope, all.
     Analyst,
+    /// Administrator: manages users, regions, agents, products and warehouses.
     Admin,
 }
 
@@ -111,10 +128,13 @@ pub enum Metric {
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "salesguard_analytics::metrics::Period")]
 pub enum Period {
+    /// Calendar days.
     Day,
-    /// Monday to Sunday.
+    /// Weeks, Monday to Sunday.
     Week,
+    /// Calendar months.
     Month,
+    /// Calendar quarters (January to March, …).
     Quarter,
 }
 
@@ -122,9 +142,13 @@ pub enum Period {
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "salesguard_analytics::metrics::Dimension")]
 pub enum Dimension {
+    /// By region.
     Region,
+    /// By agent.
     Agent,
+    /// By salesperson.
     Salesperson,
+    /// By product.
     Product,
 }
 
@@ -164,10 +188,15 @@ pub enum RiskSeverity {
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "salesguard_domain::risk::RiskSubjectType")]
 pub enum RiskSubjectType {
+    /// The whole company (company-wide signals).
     Company,
+    /// A region.
     Region,
+    /// An agent.
     Agent,
+    /// A salesperson.
     Salesperson,
+    /// A product.
     Product,
 }
 

@@ -11,7 +11,8 @@ use salesguard_domain::Capability;
 use super::enums as gql;
 use super::loaders;
 use super::query::{actor, app};
-use super::types::{Agent, Money, Product, Region, User};
+use super::scalars::{Date, Money};
+use super::types::{Agent, Product, Region, User};
 use crate::error::AppError;
 use salesguard_analytics::metrics::engine::Periods;
 use salesguard_analytics::metrics::{
@@ -23,13 +24,17 @@ use salesguard_analytics::metrics::{
 pub enum MetricUnit {
     /// Yuan (money metrics also carry the exact `amount`).
     Yuan,
+    /// Units of product.
     Units,
+    /// Days.
     Days,
+    /// Weeks.
     Weeks,
     /// A ratio (0.25 = 25%).
     Ratio,
     /// An index, 100 = the list price.
     Index,
+    /// A number of things (e.g. risk signals).
     Count,
 }
 
@@ -80,6 +85,7 @@ pub fn definition(m: Metric) -> &'static str {
 /// What to measure, how to break it down, over which business days.
 #[derive(InputObject)]
 pub struct MetricsInput {
+    /// The metric to compute.
     pub metric: gql::Metric,
     /// Periods of the series; none: one value for the whole range.
     pub period: Option<gql::Period>,
@@ -88,17 +94,20 @@ pub struct MetricsInput {
     #[graphql(default)]
     pub group_by: Vec<gql::Dimension>,
     /// First business day of the range.
-    pub from: NaiveDate,
+    pub from: Date,
     /// Last business day of the range; figures at a period's end are taken
     /// at this day for the last period.
-    pub to: NaiveDate,
+    pub to: Date,
     /// Only these regions (each with its sub-areas).
     #[graphql(default)]
     pub region_ids: Vec<ID>,
+    /// Only these agents.
     #[graphql(default)]
     pub agent_ids: Vec<ID>,
+    /// Only these salespeople (`User` IDs).
     #[graphql(default)]
     pub salesperson_ids: Vec<ID>,
+    /// Only these products.
     #[graphql(default)]
     pub product_ids: Vec<ID>,
     /// Keep only the `top` groups with the largest values (the sum over the
@@ -114,11 +123,15 @@ pub struct MetricSeries {
     rows: Vec<MetricRow>,
 }
 
+/// A metric's values over a range of business days, by period and group: as
+/// `points` (one per period and group) or as a table (`periods` × `groups`).
 #[Object]
 impl MetricSeries {
+    /// The metric computed.
     async fn metric(&self) -> gql::Metric {
         self.query.metric.into()
     }
+    /// What the values are measured in.
     async fn unit(&self) -> MetricUnit {
         unit(self.query.metric)
     }
@@ -126,17 +139,21 @@ impl MetricSeries {
     async fn definition(&self) -> &'static str {
         definition(self.query.metric)
     }
+    /// The length of the periods; null for one value over the whole range.
     async fn period(&self) -> Option<gql::Period> {
         self.query.period.map(Into::into)
     }
+    /// The breakdowns besides the period, as asked (sorted, without repeats).
     async fn group_by(&self) -> Vec<gql::Dimension> {
         self.query.group_by.iter().map(|d| (*d).into()).collect()
     }
-    async fn from(&self) -> NaiveDate {
-        self.query.from
+    /// The first business day of the range.
+    async fn from(&self) -> Date {
+        self.query.from.into()
     }
-    async fn to(&self) -> NaiveDate {
-        self.query.to
+    /// The last business day of the range.
+    async fn to(&self) -> Date {
+        self.query.to.into()
     }
     /// Points ordered by period, then region, agent, salesperson, product.
     async fn points(&self) -> Vec<MetricPoint> {
@@ -148,7 +165,10 @@ impl MetricSeries {
         Periods::new(self.query.period, self.query.from, self.query.to)
             .spans
             .into_iter()
-            .map(|(start, end)| MetricPeriod { start, end })
+            .map(|(start, end)| MetricPeriod {
+                start: start.into(),
+                end: end.into(),
+            })
             .collect()
     }
     /// The same values as `points`, one row per group with a value per
@@ -186,8 +206,10 @@ impl MetricSeries {
 /// A period of a series: first and last day (clipped to the range).
 #[derive(SimpleObject)]
 pub struct MetricPeriod {
-    start: NaiveDate,
-    end: NaiveDate,
+    /// The period's first day (the range's first day for the first period).
+    start: Date,
+    /// The period's last day (the range's last day for the last period).
+    end: Date,
 }
 
 /// (region, agent, salesperson, product) of a group.
@@ -200,6 +222,8 @@ pub struct MetricGroup {
     amount_fen: Vec<Option<i64>>,
 }
 
+/// One group's values, one per period of the series (aligned with
+/// `MetricSeries.periods`).
 #[Object]
 impl MetricGroup {
     /// The value per period in the series' unit; null when undefined (a
@@ -222,27 +246,35 @@ impl MetricGroup {
     async fn amounts(&self) -> Vec<Option<Money>> {
         self.amount_fen.iter().map(|a| a.map(Money)).collect()
     }
+    /// The group's region ID; null unless grouped by REGION.
     async fn region_id(&self) -> Option<ID> {
         self.key.0.map(|i| super::ids::encode("Region", i))
     }
+    /// The group's region; null unless grouped by REGION.
     async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
         dim::<region::Entity, _>(ctx, self.key.0, Region).await
     }
+    /// The group's agent ID; null unless grouped by AGENT.
     async fn agent_id(&self) -> Option<ID> {
         self.key.1.map(|i| super::ids::encode("Agent", i))
     }
+    /// The group's agent; null unless grouped by AGENT.
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
         dim::<agent::Entity, _>(ctx, self.key.1, Agent).await
     }
+    /// The group's salesperson (`User`) ID; null unless grouped by SALESPERSON.
     async fn salesperson_id(&self) -> Option<ID> {
         self.key.2.map(|i| super::ids::encode("User", i))
     }
+    /// The group's salesperson; null unless grouped by SALESPERSON.
     async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
         dim::<user::Entity, _>(ctx, self.key.2, User).await
     }
+    /// The group's product ID; null unless grouped by PRODUCT.
     async fn product_id(&self) -> Option<ID> {
         self.key.3.map(|i| super::ids::encode("Product", i))
     }
+    /// The group's product; null unless grouped by PRODUCT.
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
         dim::<product::Entity, _>(ctx, self.key.3, Product).await
     }
@@ -251,15 +283,16 @@ impl MetricGroup {
 /// One value: the period and the groups it is for.
 pub struct MetricPoint(MetricRow);
 
+/// One value of a series: the period and the group it is for.
 #[Object]
 impl MetricPoint {
     /// First day of the period (clipped to the range); null without periods.
-    async fn period_start(&self) -> Option<NaiveDate> {
-        self.0.period_start
+    async fn period_start(&self) -> Option<Date> {
+        self.0.period_start.map(Date)
     }
     /// Last day of the period (clipped to the range).
-    async fn period_end(&self) -> Option<NaiveDate> {
-        self.0.period_end
+    async fn period_end(&self) -> Option<Date> {
+        self.0.period_end.map(Date)
     }
     /// The value in the series' unit; null when undefined (a ratio over
     /// zero) or infinite.
@@ -274,27 +307,35 @@ impl MetricPoint {
     async fn amount(&self) -> Option<Money> {
         self.0.amount_fen.map(Money)
     }
+    /// The group's region ID; null unless grouped by REGION.
     async fn region_id(&self) -> Option<ID> {
         self.0.region_id.map(|i| super::ids::encode("Region", i))
     }
+    /// The group's region; null unless grouped by REGION.
     async fn region(&self, ctx: &Context<'_>) -> Result<Option<Region>, AppError> {
         dim::<region::Entity, _>(ctx, self.0.region_id, Region).await
     }
+    /// The group's agent ID; null unless grouped by AGENT.
     async fn agent_id(&self) -> Option<ID> {
         self.0.agent_id.map(|i| super::ids::encode("Agent", i))
     }
+    /// The group's agent; null unless grouped by AGENT.
     async fn agent(&self, ctx: &Context<'_>) -> Result<Option<Agent>, AppError> {
         dim::<agent::Entity, _>(ctx, self.0.agent_id, Agent).await
     }
+    /// The group's salesperson (`User`) ID; null unless grouped by SALESPERSON.
     async fn salesperson_id(&self) -> Option<ID> {
         self.0.salesperson_id.map(|i| super::ids::encode("User", i))
     }
+    /// The group's salesperson; null unless grouped by SALESPERSON.
     async fn salesperson(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
         dim::<user::Entity, _>(ctx, self.0.salesperson_id, User).await
     }
+    /// The group's product ID; null unless grouped by PRODUCT.
     async fn product_id(&self) -> Option<ID> {
         self.0.product_id.map(|i| super::ids::encode("Product", i))
     }
+    /// The group's product; null unless grouped by PRODUCT.
     async fn product(&self, ctx: &Context<'_>) -> Result<Option<Product>, AppError> {
         dim::<product::Entity, _>(ctx, self.0.product_id, Product).await
     }
@@ -342,8 +383,8 @@ pub async fn metrics(ctx: &Context<'_>, input: MetricsInput) -> Result<MetricSer
             g.dedup();
             g
         },
-        from: input.from,
-        to: input.to,
+        from: input.from.into(),
+        to: input.to.into(),
         filter: MetricFilter {
             region_ids: decode_all("Region", &input.region_ids, "regionIds")?,
             agent_ids: decode_all("Agent", &input.agent_ids, "agentIds")?,

@@ -8,6 +8,7 @@ pub mod mutation;
 pub mod query;
 pub mod report;
 pub mod risk;
+pub mod scalars;
 pub mod subscription;
 pub mod types;
 
@@ -19,19 +20,27 @@ use salesguard_config::Mode;
 pub type AppSchema =
     Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
+/// `DateTime` is async-graphql's scalar for `chrono::DateTime<Utc>`; its
+/// own description speaks of Rust types.
+const DATE_TIME_DESCRIPTION: &str = "An instant, as an RFC 3339 string. Outputs are in UTC\n\
+    (offset `+00:00`, fractional seconds when not zero), e.g.\n\
+    \"2026-11-29T08:30:00+00:00\"; inputs may carry any offset, e.g.\n\
+    \"2026-11-29T16:30:00+08:00\".";
+
 /// Limits that keep the API up (OWASP GraphQL cheat sheet): depth,
 /// complexity, recursion, directives; no introspection or suggestions in
 /// production.
 pub fn build(app: Option<AppState>, mode: Mode) -> AppSchema {
     let mut b = Schema::build(
         query::QueryRoot,
-        mutation::MutationRoot,
+        mutation::MutationRoot::default(),
         subscription::SubscriptionRoot,
     )
     .limit_depth(12)
     .limit_complexity(2000)
     .limit_recursive_depth(32)
-    .limit_directives(10);
+    .limit_directives(10)
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME_DESCRIPTION);
     if mode == Mode::Production {
         b = b.disable_introspection().disable_suggestions();
     }

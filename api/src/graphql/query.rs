@@ -42,7 +42,43 @@ fn decode_cursor(c: &str) -> Result<u64, AppError> {
         .ok_or_else(|| AppError::BadInput("invalid cursor".into()))
 }
 
-/// Pages a query: `first` (1 to 100, default 20) items after the cursor.
+/// The page asked for: its offset in the list and its length, from `first`
+/// (0 to 100, default 20) and the cursor it follows.
+fn window(first: Option<i32>, after: Option<String>) -> Result<(u64, u64), AppError> {
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(AppError::BadInput(format!(
+            "first must be between 0 and {MAX_PAGE}"
+        )));
+    }
+    let offset = match after {
+        Some(c) => decode_cursor(&c)? + 1,
+        None => 0,
+    };
+    Ok((offset, first as u64))
+}
+
+/// A page of `total` items: `items` from `offset` on, with their cursors.
+fn page<T>(offset: u64, items: Vec<T>, total: u64) -> Page<T> {
+    let n = items.len() as u64;
+    let items: Vec<(String, T)> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| (encode_cursor(offset + i as u64), x))
+        .collect();
+    Page {
+        page_info: PageInfo {
+            has_next_page: offset + n < total,
+            has_previous_page: offset > 0,
+            start_cursor: items.first().map(|e| e.0.clone()),
+            end_cursor: items.last().map(|e| e.0.clone()),
+        },
+        items,
+        total,
+    }
+}
+
+/// Pages a query: `first` (0 to 100, default 20) items after the cursor.
 pub async fn paginate<E, T>(
     ctx: &Context<'_>,
     query: Select<E>,
@@ -54,42 +90,38 @@ where
     E: EntityTrait,
     E::Model: Sync,
 {
-    let first = first.unwrap_or(DEFAULT_PAGE);
-    if !(0..=MAX_PAGE).contains(&first) {
-        return Err(AppError::BadInput(format!(
-            "first must be between 0 and {MAX_PAGE}"
-        )));
-    }
-    let offset = match after {
-        Some(c) => decode_cursor(&c)? + 1,
-        None => 0,
-    };
+    let (offset, limit) = window(first, after)?;
     let db = &app(ctx)?.db.read;
     let total = query.clone().count(db).await?;
-    let rows = query.offset(offset).limit(first as u64).all(db).await?;
-    let n = rows.len() as u64;
-    let items: Vec<(String, T)> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| (encode_cursor(offset + i as u64), wrap(m)))
-        .collect();
-    Ok(Page {
-        page_info: PageInfo {
-            has_next_page: offset + n < total,
-            has_previous_page: offset > 0,
-            start_cursor: items.first().map(|e| e.0.clone()),
-            end_cursor: items.last().map(|e| e.0.clone()),
-        },
-        items,
-        total,
-    })
+    let rows = query.offset(offset).limit(limit).all(db).await?;
+    Ok(page(offset, rows.into_iter().map(wrap).collect(), total))
 }
 
+/// Pages a list computed in memory (in its final order) like `paginate`,
+/// with the same cursors.
+pub fn paginate_list<T>(
+    list: Vec<T>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<Page<T>, AppError> {
+    let (offset, limit) = window(first, after)?;
+    let total = list.len() as u64;
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
+    let take = usize::try_from(limit).unwrap_or(usize::MAX);
+    let items: Vec<T> = list.into_iter().skip(skip).take(take).collect();
+    Ok(page(offset, items, total))
+}
+
+/// Which sales orders to list; every field given must match (AND).
 #[derive(InputObject, Default)]
 pub struct SalesOrderFilter {
+    /// Orders in any of these statuses.
     pub status: Option<Vec<super::enums::OrderStatus>>,
+    /// Orders of this region and its sub-areas.
     pub region_id: Option<ID>,
+    /// Orders of this agent.
     pub agent_id: Option<ID>,
+    /// Orders filed by this salesperson (a `User` ID).
     pub salesperson_id: Option<ID>,
     /// Created at or after.
     pub created_from: Option<DateTime<Utc>>,
@@ -99,26 +131,38 @@ pub struct SalesOrderFilter {
     pub number: Option<String>,
 }
 
+/// What to sort sales orders by; ties go by the order's ID in the same
+/// direction.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum SalesOrderSortField {
+    /// When the order was filed (the default).
     #[default]
     CreatedAt,
+    /// The document number.
     Number,
+    /// The order's total.
     Total,
+    /// When the order last changed.
     UpdatedAt,
 }
 
+/// A sort direction.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum SortDirection {
+    /// Smallest, oldest or first in the alphabet first.
     Asc,
+    /// Largest, newest or last in the alphabet first (the default).
     #[default]
     Desc,
 }
 
+/// The order of a sales order list.
 #[derive(InputObject, Default)]
 pub struct SalesOrderOrder {
+    /// What to sort by; CREATED_AT when omitted.
     #[graphql(default)]
     pub field: SalesOrderSortField,
+    /// The direction; DESC when omitted.
     #[graphql(default)]
     pub direction: SortDirection,
 }
@@ -141,7 +185,11 @@ pub(crate) fn opt_id(kind: &str, id: &Option<ID>, field: &str) -> Result<Option<
 
 pub struct QueryRoot;
 
-#[Object]
+/// The entry points for reading. Every field needs a signed-in user
+/// (`Authorization: Bearer <token>`); reads are scoped to the reader's
+/// regions (with their sub-areas) unless the reader is company-wide. Lists
+/// are cursor connections: `first` (0 to 100, default 20) and `after`.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in user.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<User, AppError> {
@@ -155,7 +203,11 @@ impl QueryRoot {
 
     /// Any object by its global ID. Objects outside the reader's regions are
     /// NOT_FOUND, like objects that do not exist.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>, AppError> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The object's global ID, as any `id` field returned it.")] id: ID,
+    ) -> Result<Option<Node>, AppError> {
         let a = actor(ctx)?;
         let db = &app(ctx)?.db.read;
         let not_found = || AppError::NotFound("no such object".into());
@@ -263,9 +315,14 @@ impl QueryRoot {
     async fn sales_orders(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
-        filter: Option<SalesOrderFilter>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Which orders (default: all).")] filter: Option<SalesOrderFilter>,
+        #[graphql(desc = "The order of the list; newest filed first when omitted.")]
         order_by: Option<SalesOrderOrder>,
     ) -> Result<SalesOrderConnection, AppError> {
         let a = actor(ctx)?;
@@ -319,11 +376,12 @@ impl QueryRoot {
             .map(Into::into)
     }
 
-    /// One sales order by its document number.
+    /// One sales order by its document number; null when there is none in
+    /// the reader's regions.
     async fn sales_order(
         &self,
         ctx: &Context<'_>,
-        number: String,
+        #[graphql(desc = "The document number, exactly, e.g. SC20261129DD0001.")] number: String,
     ) -> Result<Option<SalesOrder>, AppError> {
         let a = actor(ctx)?;
         Ok(sales_order::Entity::find()
@@ -334,27 +392,40 @@ impl QueryRoot {
             .map(SalesOrder))
     }
 
-    /// Regions the reader may see.
-    async fn regions(&self, ctx: &Context<'_>) -> Result<Vec<Region>, AppError> {
+    /// Regions the reader may see (those assigned and their sub-areas;
+    /// every region for company-wide readers), by code.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
+    async fn regions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<RegionConnection, AppError> {
         let a = actor(ctx)?;
-        Ok(region::Entity::find()
+        let q = region::Entity::find()
             .filter(region_scope(a, region::Column::Id))
-            .order_by_asc(region::Column::Code)
-            .all(&app(ctx)?.db.read)
-            .await?
-            .into_iter()
-            .map(Region)
-            .collect())
+            .order_by_asc(region::Column::Code);
+        paginate(ctx, q, first, after, Region).await.map(Into::into)
     }
 
-    /// Agents in the reader's regions.
+    /// Agents in the reader's regions, by code.
     /// Cost: `first` × the cost of one item.
     #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn agents(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Only the agents of this region (not of its sub-areas).")]
         region_id: Option<ID>,
     ) -> Result<AgentConnection, AppError> {
         let a = actor(ctx)?;
@@ -367,13 +438,18 @@ impl QueryRoot {
         paginate(ctx, q, first, after, Agent).await.map(Into::into)
     }
 
+    /// Every product, active or not, by SKU (any signed-in user).
     /// Cost: `first` × the cost of one item.
     #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn products(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
     ) -> Result<ProductConnection, AppError> {
         actor(ctx)?;
         let q = product::Entity::find().order_by_asc(product::Column::Sku);
@@ -382,24 +458,42 @@ impl QueryRoot {
             .map(Into::into)
     }
 
-    async fn warehouses(&self, ctx: &Context<'_>) -> Result<Vec<Warehouse>, AppError> {
+    /// Every warehouse, by code (any signed-in user).
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
+    async fn warehouses(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> Result<WarehouseConnection, AppError> {
         actor(ctx)?;
-        Ok(warehouse::Entity::find()
-            .order_by_asc(warehouse::Column::Code)
-            .all(&app(ctx)?.db.read)
-            .await?
-            .into_iter()
-            .map(Warehouse)
-            .collect())
+        let q = warehouse::Entity::find().order_by_asc(warehouse::Column::Code);
+        paginate(ctx, q, first, after, Warehouse)
+            .await
+            .map(Into::into)
     }
 
-    /// Stock on hand, optionally for one warehouse or product.
+    /// Stock on hand per warehouse and product, optionally for one warehouse
+    /// or product, by warehouse then product (any signed-in user).
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn stock_levels(
         &self,
         ctx: &Context<'_>,
-        warehouse_id: Option<ID>,
-        product_id: Option<ID>,
-    ) -> Result<Vec<StockLevel>, AppError> {
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Only this warehouse's stock.")] warehouse_id: Option<ID>,
+        #[graphql(desc = "Only this product's stock.")] product_id: Option<ID>,
+    ) -> Result<StockLevelConnection, AppError> {
         actor(ctx)?;
         let mut q = stock_level::Entity::find()
             .order_by_asc(stock_level::Column::WarehouseId)
@@ -410,11 +504,9 @@ impl QueryRoot {
         if let Some(p) = opt_id("Product", &product_id, "productId")? {
             q = q.filter(stock_level::Column::ProductId.eq(p));
         }
-        Ok(q.all(&app(ctx)?.db.read)
-            .await?
-            .into_iter()
-            .map(StockLevel)
-            .collect())
+        paginate(ctx, q, first, after, StockLevel)
+            .await
+            .map(Into::into)
     }
 
     /// The reader's notifications, newest first.
@@ -423,9 +515,13 @@ impl QueryRoot {
     async fn notifications(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
-        #[graphql(default)] unread_only: bool,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(default, desc = "Only the unread ones.")] unread_only: bool,
     ) -> Result<NotificationConnection, AppError> {
         let a = actor(ctx)?;
         let mut q = notification::Entity::find()
@@ -449,14 +545,19 @@ impl QueryRoot {
             .await?)
     }
 
-    /// Users (admin and company-wide readers only).
+    /// Users, by username (admin and company-wide readers only; others get
+    /// FORBIDDEN).
     /// Cost: `first` × the cost of one item.
     #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
     ) -> Result<UserConnection, AppError> {
         let a = actor(ctx)?;
         if !a.global {
@@ -469,13 +570,22 @@ impl QueryRoot {
     }
 
     /// Forecasts of a month in the reader's regions (one row per
-    /// salesperson, region and product).
+    /// salesperson, region and product), by region, product, then
+    /// salesperson.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn forecasts(
         &self,
         ctx: &Context<'_>,
-        period: String,
-        region_id: Option<ID>,
-    ) -> Result<Vec<Forecast>, AppError> {
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "The month, `YYYY-MM`.")] period: String,
+        #[graphql(desc = "Only this region (not its sub-areas).")] region_id: Option<ID>,
+    ) -> Result<ForecastConnection, AppError> {
         let a = actor(ctx)?;
         let mut q = forecast::Entity::find()
             .filter(region_scope(a, forecast::Column::RegionId))
@@ -486,20 +596,26 @@ impl QueryRoot {
         if let Some(r) = opt_id("Region", &region_id, "regionId")? {
             q = q.filter(forecast::Column::RegionId.eq(r));
         }
-        Ok(q.all(&app(ctx)?.db.read)
-            .await?
-            .into_iter()
-            .map(Forecast)
-            .collect())
+        paginate(ctx, q, first, after, Forecast)
+            .await
+            .map(Into::into)
     }
 
     /// The forecasts of a month summed per region and product, in the
-    /// reader's regions.
+    /// reader's regions, by region then product.
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn forecast_summary(
         &self,
         ctx: &Context<'_>,
-        period: String,
-    ) -> Result<Vec<ForecastTotal>, AppError> {
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "The month, `YYYY-MM`.")] period: String,
+    ) -> Result<ForecastTotalConnection, AppError> {
         let a = actor(ctx)?;
         let rows = forecast::Entity::find()
             .filter(region_scope(a, forecast::Column::RegionId))
@@ -512,7 +628,7 @@ impl QueryRoot {
             e.0 += f.quantity;
             e.1 += 1;
         }
-        Ok(sums
+        let totals: Vec<ForecastTotal> = sums
             .into_iter()
             .map(
                 |((region_id, product_id), (quantity, salespeople))| ForecastTotal {
@@ -523,14 +639,15 @@ impl QueryRoot {
                     salespeople,
                 },
             )
-            .collect())
+            .collect();
+        paginate_list(totals, first, after).map(Into::into)
     }
 
     /// A shipped unit by its serial number, if it went to the reader's regions.
     async fn serial_unit(
         &self,
         ctx: &Context<'_>,
-        serial: String,
+        #[graphql(desc = "The serial number; spaces around it are ignored.")] serial: String,
     ) -> Result<Option<SerialUnit>, AppError> {
         let a = actor(ctx)?;
         Ok(serial_unit::Entity::find()
@@ -549,9 +666,14 @@ impl QueryRoot {
     async fn risk_signals(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
-        filter: Option<RiskSignalFilter>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Which signals (default: all).")] filter: Option<RiskSignalFilter>,
+        #[graphql(desc = "The order of the list; newest raised first when omitted.")]
         order_by: Option<RiskSignalOrder>,
     ) -> Result<RiskSignalConnection, AppError> {
         super::risk::risk_signals(ctx, first, after, filter, order_by).await
@@ -567,6 +689,7 @@ impl QueryRoot {
     async fn metrics(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The metric, its breakdown and the range of business days.")]
         input: super::metrics::MetricsInput,
     ) -> Result<super::metrics::MetricSeries, AppError> {
         super::metrics::metrics(ctx, input).await
@@ -580,10 +703,16 @@ impl QueryRoot {
     async fn risk_overview(
         &self,
         ctx: &Context<'_>,
-        region_id: Option<ID>,
-        agent_id: Option<ID>,
-        #[graphql(default = 8, validator(minimum = 1, maximum = 53))] periods: i32,
-        #[graphql(default)] period_unit: RiskPeriodUnit,
+        #[graphql(desc = "Only this region, with its sub-areas.")] region_id: Option<ID>,
+        #[graphql(desc = "Only this agent.")] agent_id: Option<ID>,
+        #[graphql(
+            default = 8,
+            desc = "How many periods the trend covers, the current one included (1 to 53).",
+            validator(minimum = 1, maximum = 53)
+        )]
+        periods: i32,
+        #[graphql(default, desc = "The length of the trend's periods.")]
+        period_unit: RiskPeriodUnit,
     ) -> Result<RiskOverview, AppError> {
         let periods = u32::try_from(periods)
             .map_err(|_| AppError::BadInput("periods must be between 1 and 53".into()))?;
@@ -597,19 +726,33 @@ impl QueryRoot {
     async fn weekly_reports(
         &self,
         ctx: &Context<'_>,
-        #[graphql(validator(minimum = 0, maximum = 100))] first: Option<i32>,
-        after: Option<String>,
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Which reports (default: every report the reader may read).")]
         filter: Option<super::report::WeeklyReportFilter>,
     ) -> Result<WeeklyReportConnection, AppError> {
         super::report::weekly_reports(ctx, first, after, filter).await
     }
 
-    /// The price list (list and floor price per product and channel tier).
+    /// The price list (list and floor price per product and channel tier),
+    /// by product then tier (any signed-in user).
+    /// Cost: `first` × the cost of one item.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity + 1")]
     async fn price_list(
         &self,
         ctx: &Context<'_>,
-        product_id: Option<ID>,
-    ) -> Result<Vec<PriceListEntry>, AppError> {
+        #[graphql(
+            desc = "Page size: 0 to 100 (default 20).",
+            validator(minimum = 0, maximum = 100)
+        )]
+        first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Only this product's prices.")] product_id: Option<ID>,
+    ) -> Result<PriceListEntryConnection, AppError> {
         actor(ctx)?;
         let mut q = price_list_entry::Entity::find()
             .order_by_asc(price_list_entry::Column::ProductId)
@@ -617,10 +760,8 @@ impl QueryRoot {
         if let Some(p) = opt_id("Product", &product_id, "productId")? {
             q = q.filter(price_list_entry::Column::ProductId.eq(p));
         }
-        Ok(q.all(&app(ctx)?.db.read)
-            .await?
-            .into_iter()
-            .map(PriceListEntry)
-            .collect())
+        paginate(ctx, q, first, after, PriceListEntry)
+            .await
+            .map(Into::into)
     }
 }

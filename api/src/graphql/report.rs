@@ -1,4 +1,4 @@
-//! The weekly risk reports in the schema (issue 4): the `WeeklyReport` node
+//! The weekly risk reports in the schema: the `WeeklyReport` node
 //! with its headline figures, the regions it covers, its e-mail delivery and
 //! download URLs, and the `weeklyReports` connection. A report is readable
 //! by its recipient and by whoever sees every region it covers (see
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, InputObject, Object, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use salesguard_entities::model::{
@@ -18,7 +18,8 @@ use super::ids::encode;
 use super::loaders;
 use super::query::{actor, app, opt_id, paginate};
 use super::risk::RiskSeverityCounts;
-use super::types::{Money, Region, User, WeeklyReportConnection};
+use super::scalars::{Date, Money};
+use super::types::{Region, User, WeeklyReportConnection};
 use crate::error::AppError;
 use crate::reports::{self, access, ReportFigures, ReportLanguage};
 
@@ -95,16 +96,17 @@ fn money(fen: Option<i64>) -> Option<Money> {
 /// `htmlUrl` and `signalsCsvUrl` with the bearer token.
 #[Object]
 impl WeeklyReport {
+    /// The global ID, for `node(id:)`.
     pub async fn id(&self) -> ID {
         encode("WeeklyReport", self.model.id)
     }
     /// The Monday of the week reported on (business time zone).
-    async fn week_start(&self) -> NaiveDate {
-        self.model.week_start
+    async fn week_start(&self) -> Date {
+        self.model.week_start.into()
     }
     /// The Sunday of the week reported on.
-    async fn week_end(&self) -> NaiveDate {
-        self.model.week_end
+    async fn week_end(&self) -> Date {
+        self.model.week_end.into()
     }
     /// The manager the report was written for and mailed to.
     async fn recipient(&self, ctx: &Context<'_>) -> Result<Option<User>, AppError> {
@@ -128,6 +130,8 @@ impl WeeklyReport {
         out.sort_by(|a, b| a.0.code.cmp(&b.0.code));
         Ok(out)
     }
+    /// The language the report is written in (the `report.language` setting
+    /// when it was built).
     async fn language(&self) -> Result<WeeklyReportLanguage, AppError> {
         match ReportLanguage::parse(&self.model.language) {
             Some(ReportLanguage::ZhCn) => Ok(WeeklyReportLanguage::ZhCn),
@@ -161,6 +165,7 @@ impl WeeklyReport {
     async fn signals_csv_url(&self) -> String {
         reports::csv_path(self.model.id)
     }
+    /// When the report was built.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
@@ -178,6 +183,7 @@ impl WeeklyReportFigures {
     async fn sales(&self) -> Option<Money> {
         money(self.0.sales_fen)
     }
+    /// Sales of the week before.
     async fn sales_last_week(&self) -> Option<Money> {
         money(self.0.sales_last_week_fen)
     }
@@ -189,9 +195,11 @@ impl WeeklyReportFigures {
     async fn collections(&self) -> Option<Money> {
         money(self.0.collections_fen)
     }
+    /// Payments received in the week before.
     async fn collections_last_week(&self) -> Option<Money> {
         money(self.0.collections_last_week_fen)
     }
+    /// Weekly average of payments received over the 13 weeks before.
     async fn collections_quarter_weekly_average(&self) -> Option<Money> {
         money(self.0.collections_quarter_avg_fen)
     }
@@ -199,6 +207,7 @@ impl WeeklyReportFigures {
     async fn ar(&self) -> Option<Money> {
         money(self.0.ar_fen)
     }
+    /// Accounts receivable at the end of the week before.
     async fn ar_last_week(&self) -> Option<Money> {
         money(self.0.ar_last_week_fen)
     }
@@ -210,9 +219,11 @@ impl WeeklyReportFigures {
     async fn dso(&self) -> Option<f64> {
         self.0.dso
     }
+    /// Days sales outstanding at the end of the week before.
     async fn dso_last_week(&self) -> Option<f64> {
         self.0.dso_last_week
     }
+    /// Average of the 13 week-end DSO values before.
     async fn dso_quarter_average(&self) -> Option<f64> {
         self.0.dso_quarter_avg
     }
@@ -253,6 +264,7 @@ pub struct ReportDelivery(report_delivery::Model);
 /// The e-mail delivery of a weekly report.
 #[Object]
 impl ReportDelivery {
+    /// Where the e-mail is.
     async fn status(&self) -> Result<ReportDeliveryStatus, AppError> {
         ReportDeliveryStatus::parse(&self.0.status)
             .ok_or_else(|| corrupt(self.0.report_id, "unknown delivery status", &self.0.status))
@@ -277,15 +289,17 @@ impl ReportDelivery {
     async fn sent_at(&self) -> Option<DateTime<Utc>> {
         self.0.sent_at
     }
+    /// When the delivery last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
 }
 
+/// Which weekly reports to list; every field given must match (AND).
 #[derive(InputObject, Default)]
 pub struct WeeklyReportFilter {
     /// Reports of the week that contains this day.
-    pub week_of: Option<NaiveDate>,
+    pub week_of: Option<Date>,
     /// Reports written for this user.
     pub recipient_id: Option<ID>,
     /// Reports whose delivery is in any of these states.
@@ -337,7 +351,7 @@ pub async fn weekly_reports(
     let a = actor(ctx)?;
     let f = filter.unwrap_or_default();
     let mut q = weekly_report::Entity::find().filter(access::readable(a));
-    if let Some(day) = f.week_of {
+    if let Some(Date(day)) = f.week_of {
         q = q.filter(C::WeekStart.lte(day)).filter(C::WeekEnd.gte(day));
     }
     if let Some(u) = opt_id("User", &f.recipient_id, "recipientId")? {

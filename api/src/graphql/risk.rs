@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder};
 
@@ -17,6 +17,7 @@ use super::enums as gql;
 use super::ids::encode;
 use super::loaders;
 use super::query::{actor, app, opt_id, paginate, region_scope, SortDirection};
+use super::scalars::Date;
 use super::types::{Agent, Invoice, Node, Product, Region, RiskSignalConnection, SalesOrder, User};
 use crate::error::AppError;
 use crate::risk::{
@@ -54,9 +55,11 @@ impl RiskSignal {
 /// the history of its severity. docs/signals.md defines each kind and rule.
 #[Object]
 impl RiskSignal {
+    /// The global ID, for `node(id:)`.
     pub async fn id(&self) -> ID {
         encode("RiskSignal", self.0.id)
     }
+    /// What the signal is about (docs/signals.md defines each kind).
     async fn kind(&self) -> Result<gql::RiskSignalKind, AppError> {
         RiskSignalKind::parse(&self.0.kind)
             .map(Into::into)
@@ -75,6 +78,7 @@ impl RiskSignal {
     async fn peak_severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.id, &self.0.peak_severity)
     }
+    /// The kind of thing the signal is about; `subjectLabel` names it.
     async fn subject_type(&self) -> Result<gql::RiskSubjectType, AppError> {
         RiskSubjectType::parse(&self.0.subject_type)
             .map(Into::into)
@@ -117,12 +121,12 @@ impl RiskSignal {
         }
     }
     /// The first business day of the window the value was computed over.
-    async fn period_start(&self) -> NaiveDate {
-        self.0.period_start
+    async fn period_start(&self) -> Date {
+        self.0.period_start.into()
     }
     /// The as-of day of the computation (the window's last day).
-    async fn period_end(&self) -> NaiveDate {
-        self.0.period_end
+    async fn period_end(&self) -> Date {
+        self.0.period_end.into()
     }
     /// The figure the rule tests (a ratio, days, weeks or a share, see `unit`).
     async fn value(&self) -> f64 {
@@ -176,6 +180,7 @@ impl RiskSignal {
     async fn evidence_more(&self) -> Result<i64, AppError> {
         Ok(self.evidence_json()?.more.unwrap_or(0).max(0))
     }
+    /// When the worker first raised it.
     async fn raised_at(&self) -> DateTime<Utc> {
         self.0.raised_at
     }
@@ -204,6 +209,9 @@ impl RiskSignal {
 /// One figure behind a signal's value.
 #[derive(SimpleObject)]
 pub struct RiskMetric {
+    /// The figure's name in snake_case with its unit as a suffix where it has
+    /// one, e.g. `dso_days`, `ar_yuan`, `wape` (docs/signals.md lists them per
+    /// rule).
     pub name: String,
     /// Null where the figure is not a finite number (e.g. infinite weeks of
     /// supply when nothing sold through).
@@ -220,6 +228,7 @@ pub struct RiskEvidence {
 /// A document behind a signal's value.
 #[Object]
 impl RiskEvidence {
+    /// What kind of document it is.
     #[graphql(name = "type")]
     async fn kind(&self) -> gql::RiskDocumentType {
         self.kind.into()
@@ -267,6 +276,7 @@ pub struct RiskSignalChange(pub risk_signal_change::Model);
 /// A raise, change of severity or clearing of a signal.
 #[Object]
 impl RiskSignalChange {
+    /// What changed: raised, escalated, de-escalated or cleared.
     async fn change(&self) -> Result<gql::RiskChangeType, AppError> {
         change_type(&self.0)
     }
@@ -278,6 +288,7 @@ impl RiskSignalChange {
     async fn value(&self) -> f64 {
         self.0.value
     }
+    /// When the worker recorded the change.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
@@ -299,6 +310,7 @@ impl RiskSignalEvent {
     async fn severity(&self) -> Result<gql::RiskSeverity, AppError> {
         severity(self.0.signal.id, &self.0.change.severity)
     }
+    /// When the worker recorded the change.
     async fn at(&self) -> DateTime<Utc> {
         self.0.change.at
     }
@@ -310,6 +322,7 @@ impl RiskSignalEvent {
 
 // ------------------------------------------------------------ the list
 
+/// Which risk signals to list; every field given must match (AND).
 #[derive(InputObject, Default)]
 pub struct RiskSignalFilter {
     /// Any of these kinds.
@@ -318,37 +331,48 @@ pub struct RiskSignalFilter {
     pub severities: Option<Vec<gql::RiskSeverity>>,
     /// This (current) severity or a higher one.
     pub min_severity: Option<gql::RiskSeverity>,
+    /// Signals about this kind of subject.
     pub subject_type: Option<gql::RiskSubjectType>,
     /// Signals of this region and its sub-areas.
     pub region_id: Option<ID>,
+    /// Signals about this agent.
     pub agent_id: Option<ID>,
+    /// Signals about this salesperson (a `User` ID).
     pub salesperson_id: Option<ID>,
+    /// Signals about this product.
     pub product_id: Option<ID>,
     /// Only open (true) or only cleared (false) signals; both when absent.
     pub open: Option<bool>,
     /// Signals whose period ends on or after this day.
-    pub period_from: Option<NaiveDate>,
+    pub period_from: Option<Date>,
     /// Signals whose period starts on or before this day.
-    pub period_to: Option<NaiveDate>,
+    pub period_to: Option<Date>,
     /// Raised at or after.
     pub raised_from: Option<DateTime<Utc>>,
     /// Raised before.
     pub raised_to: Option<DateTime<Utc>>,
 }
 
+/// What to sort risk signals by; ties go by the signal's ID in the same
+/// direction.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Default)]
 pub enum RiskSignalSortField {
+    /// When the signal was raised (the default).
     #[default]
     RaisedAt,
     /// By severity, then value.
     Severity,
+    /// By value (compare values of one kind and rule only: units differ).
     Value,
 }
 
+/// The order of a risk signal list.
 #[derive(InputObject, Default)]
 pub struct RiskSignalOrder {
+    /// What to sort by; RAISED_AT when omitted.
     #[graphql(default)]
     pub field: RiskSignalSortField,
+    /// The direction; DESC when omitted.
     #[graphql(default)]
     pub direction: SortDirection,
 }
@@ -409,10 +433,10 @@ pub async fn risk_signals(
         Some(false) => q = q.filter(C::ClearedAt.is_not_null()),
         None => {}
     }
-    if let Some(d) = f.period_from {
+    if let Some(Date(d)) = f.period_from {
         q = q.filter(C::PeriodEnd.gte(d));
     }
-    if let Some(d) = f.period_to {
+    if let Some(Date(d)) = f.period_to {
         q = q.filter(C::PeriodStart.lte(d));
     }
     if let Some(t) = f.raised_from {
@@ -454,9 +478,13 @@ pub async fn node(ctx: &Context<'_>, id: i64) -> Result<Option<RiskSignal>, AppE
 /// Signals by severity.
 #[derive(SimpleObject)]
 pub struct RiskSeverityCounts {
+    /// Signals at WATCH.
     pub watch: i64,
+    /// Signals at WARNING.
     pub warning: i64,
+    /// Signals at CRITICAL.
     pub critical: i64,
+    /// All of them: watch + warning + critical.
     pub total: i64,
 }
 
@@ -474,10 +502,15 @@ impl From<SeverityCounts> for RiskSeverityCounts {
 /// Open signals of one kind, by severity.
 #[derive(SimpleObject)]
 pub struct RiskKindCounts {
+    /// The kind counted.
     pub kind: gql::RiskSignalKind,
+    /// Signals at WATCH.
     pub watch: i64,
+    /// Signals at WARNING.
     pub warning: i64,
+    /// Signals at CRITICAL.
     pub critical: i64,
+    /// All of them: watch + warning + critical.
     pub total: i64,
 }
 
@@ -486,14 +519,18 @@ pub struct RiskKindCounts {
 #[derive(SimpleObject)]
 pub struct RiskTrendPoint {
     /// The first day of the period (business time zone).
-    pub start: NaiveDate,
+    pub start: Date,
     /// The last day of the period.
-    pub end: NaiveDate,
+    pub end: Date,
     /// The instant counted: the end of the period, or now for the current one.
     pub at: DateTime<Utc>,
+    /// Signals at WATCH.
     pub watch: i64,
+    /// Signals at WARNING.
     pub warning: i64,
+    /// Signals at CRITICAL.
     pub critical: i64,
+    /// All of them: watch + warning + critical.
     pub total: i64,
 }
 
@@ -554,8 +591,8 @@ impl RiskSummary {
             .iter()
             .zip(&self.summary.trend)
             .map(|(p, c)| RiskTrendPoint {
-                start: p.start,
-                end: p.end,
+                start: p.start.into(),
+                end: p.end.into(),
                 at: p.at,
                 watch: c.watch,
                 warning: c.warning,
@@ -573,6 +610,7 @@ impl RiskSummary {
 pub struct RiskOverview {
     /// When the figures were computed.
     pub as_of: DateTime<Utc>,
+    /// The length of the trend's periods, as asked.
     pub period_unit: gql::RiskPeriodUnit,
     /// Everything in the overview: for a company-wide reader without a
     /// region or agent asked, also the company-wide signals.

@@ -13,7 +13,10 @@ use crate::risk::{self, RiskSeverity};
 
 pub struct SubscriptionRoot;
 
-#[Subscription]
+/// Events pushed over graphql-ws at `/graphql/ws`; the bearer token goes in
+/// `connection_init` as `{"token": "..."}`. Each subscriber gets only what
+/// it may read.
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The signed-in user's new notifications, as they are committed.
     async fn notification_received(
@@ -34,7 +37,10 @@ impl SubscriptionRoot {
     async fn risk_signal_raised(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default_with = "super::enums::RiskSeverity::Warning")]
+        #[graphql(
+            default_with = "super::enums::RiskSeverity::Warning",
+            desc = "The lowest severity pushed (WARNING when omitted)."
+        )]
         min_severity: super::enums::RiskSeverity,
     ) -> Result<impl Stream<Item = RiskSignalEvent>, AppError> {
         let min_severity = RiskSeverity::from(min_severity);

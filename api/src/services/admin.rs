@@ -43,14 +43,20 @@ fn code(path: &str, v: &str) -> Result<String, ServiceError> {
     Ok(v)
 }
 
+/// A new region, or a sub-area of one (admin only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct RegionCreateInput {
+    /// Unique region code: 1 to 40 letters, digits, `-` or `_`.
     pub code: String,
+    /// The region's name, 1 to 200 characters.
     pub name: String,
-    /// The parent region, for a sub-area.
+    /// The parent region, for a sub-area; a top-level region when omitted.
     pub parent_id: Option<ID>,
-    /// Market capacity researched by the salesperson (units per year).
+    /// Market capacity researched by the salesperson (units per year), 0 or more;
+    /// unknown when omitted.
     pub market_capacity: Option<i64>,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -98,16 +104,27 @@ pub async fn region_create(
     Ok(r.id)
 }
 
+/// A new agent (distributor) in a region, with its credit limit (admin only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct AgentCreateInput {
+    /// Unique agent code: 1 to 40 letters, digits, `-` or `_`.
     pub code: String,
+    /// The agent's company name, 1 to 200 characters.
     pub name: String,
+    /// The region the agent sells in; its orders belong to this region.
     pub region_id: ID,
-    /// Credit limit in yuan: the most its unpaid shipped orders may total.
+    /// Credit limit in yuan, a decimal string (e.g. "500000.00", 0 or more): the most
+    /// its unpaid shipped orders may total.
     pub credit_limit: String,
+    /// The agent's address, 1 to 500 characters; the default delivery address of its
+    /// orders.
     pub address: String,
+    /// The person to contact at the agent, 1 to 200 characters.
     pub contact_name: String,
+    /// The contact's phone number, as entered, 1 to 40 characters.
     pub phone: String,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -151,11 +168,17 @@ pub async fn agent_create(run: &mut StepRun, input: AgentCreateInput) -> Result<
     Ok(a.id)
 }
 
+/// A new credit limit for an agent, with the reason (management only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct AgentSetCreditLimitInput {
+    /// The agent; one outside the caller's regions is NOT_FOUND.
     pub agent_id: ID,
+    /// The new limit in yuan, a decimal string (e.g. "500000.00", 0 or more).
     pub credit_limit: String,
+    /// Why the limit changes, 1 to 2000 characters; kept in the audit trail.
     pub reason: String,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -190,12 +213,17 @@ pub async fn agent_set_credit_limit(
     Ok(id)
 }
 
+/// A new product with its list price (admin only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct ProductCreateInput {
+    /// Unique stock-keeping unit: 1 to 40 letters, digits, `-` or `_`.
     pub sku: String,
+    /// The product's name, 1 to 200 characters.
     pub name: String,
-    /// List price in yuan.
+    /// List price in yuan, a decimal string (e.g. "1999.00", 0 or more).
     pub list_price: String,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -230,11 +258,17 @@ pub async fn product_create(
     Ok(p.id)
 }
 
+/// A new warehouse (admin only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct WarehouseCreateInput {
+    /// Unique warehouse code: 1 to 40 letters, digits, `-` or `_`.
     pub code: String,
+    /// The warehouse's name, 1 to 200 characters.
     pub name: String,
+    /// What the warehouse holds.
     pub kind: crate::graphql::enums::WarehouseKind,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -270,13 +304,20 @@ pub async fn warehouse_create(
     Ok(w.id)
 }
 
+/// Goods booked into a warehouse (warehouse keeper only): adds to its stock on
+/// hand.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct StockReceiveInput {
+    /// The warehouse receiving the goods.
     pub warehouse_id: ID,
+    /// The product received.
     pub product_id: ID,
-    /// Units received, a positive whole number.
+    /// Units received, a positive whole number (at most 1,000,000).
     pub quantity: i64,
+    /// Optional note on the receipt, at most 500 characters.
     pub note: Option<String>,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -334,21 +375,31 @@ pub async fn stock_receive(
     Ok((wid, pid))
 }
 
+/// A new user with a position, a password and the regions they work in (admin
+/// only).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct UserCreateInput {
+    /// Unique sign-in name: 1 to 64 letters, digits, `.`, `_` or `-`.
     pub username: String,
+    /// The name shown to others, 1 to 200 characters.
     pub display_name: String,
+    /// E-mail address (must contain `@`), at most 200 characters; none when omitted.
     pub email: Option<String>,
+    /// The user's position; it fixes what they may do.
     pub position: crate::graphql::enums::Position,
-    /// At least 10 characters. Never stored, only its argon2 hash.
+    /// At least 10 characters (at most 256 bytes). Never stored, only its argon2 hash.
     #[serde(skip_serializing)]
     pub password: String,
-    /// Regions the user works in (their sub-areas included).
+    /// Regions the user works in (their sub-areas included); at least one for a
+    /// salesperson, sales assistant or supervisor.
     #[graphql(default)]
     pub region_ids: Vec<ID>,
-    /// Sees every region (management, finance, warehouse, company analysts).
+    /// Sees every region (management, finance, warehouse, company analysts); never
+    /// for a salesperson, sales assistant or supervisor. False when omitted.
     #[graphql(default)]
     pub all_regions: bool,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 

@@ -15,19 +15,27 @@ use crate::error::{bad_input, ServiceError, UserError, UserErrorCode};
 use crate::graphql::ids;
 use crate::idempotency::StepRun;
 
+/// One product's line of a forecast.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct ForecastLineInput {
+    /// The product forecast; each product at most once per forecast.
     pub product_id: ID,
-    /// Units expected to be sold in the month (0 or more).
+    /// Units expected to be sold in the month, 0 to 10,000,000.
     pub quantity: i64,
 }
 
+/// A salesperson's forecast for one month and region (salesperson only); it
+/// replaces their earlier figures for the same month, region and products.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct ForecastSubmitInput {
-    /// The month, `YYYY-MM`.
+    /// The month, `YYYY-MM`, from last month up to 18 months ahead.
     pub period: String,
+    /// The region forecast; one outside the caller's regions is NOT_FOUND.
     pub region_id: ID,
+    /// The products and their quantities, 1 to 500 lines.
     pub lines: Vec<ForecastLineInput>,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 

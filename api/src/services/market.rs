@@ -24,6 +24,7 @@ use crate::idempotency::StepRun;
 use crate::services::require;
 use salesguard_domain::Capability;
 
+/// What a bulk input does when some of its rows are invalid.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub enum BulkMode {
     /// Save nothing if any row is invalid.
@@ -38,7 +39,9 @@ pub enum BulkMode {
 pub struct RowError {
     /// 1-based row number in the input.
     pub row: i32,
+    /// The row's input field at fault, e.g. `salePrice`.
     pub field: String,
+    /// Why the row was refused, for people.
     pub message: String,
 }
 
@@ -72,6 +75,7 @@ impl ChannelTier {
     }
 }
 
+/// How a unit turned up in the market.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum SightingKind {
     /// The end user activated the unit.
@@ -190,26 +194,36 @@ fn row_id(
 
 // ------------------------------------------------------------ sell-through
 
+/// One row of an agent's sell-through report: what it sold, where and when.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct SellThroughRowInput {
+    /// The product sold.
     pub product_id: ID,
-    /// The unit's serial, when the agent reports per unit.
+    /// The unit's serial, when the agent reports per unit (at most 64 characters).
     pub serial: Option<String>,
-    /// Units sold (1 when a serial is given).
+    /// Units sold, 1 to 1,000,000 (1 when a serial is given).
     pub quantity: i64,
-    /// Price the agent sold at, per unit, in yuan.
+    /// Price the agent sold at, per unit, in yuan (a decimal string, e.g. "1899.00").
     pub sale_price: String,
     /// Where it was sold.
     pub region_id: ID,
-    pub sold_on: NaiveDate,
+    /// The day of the sale, not in the future.
+    pub sold_on: crate::graphql::scalars::Date,
 }
 
+/// An agent's sell-through report, checked row by row (salesperson or sales
+/// assistant of the agent's region).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct SellThroughRecordInput {
+    /// The agent reporting; one outside the caller's regions is NOT_FOUND.
     pub agent_id: ID,
+    /// The rows, 1 to 10,000.
     pub rows: Vec<SellThroughRowInput>,
+    /// What to do with invalid rows; ALL_OR_NOTHING when omitted.
     #[graphql(default)]
     pub mode: BulkMode,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -251,7 +265,7 @@ pub async fn sell_through_record(
                 ));
             }
             let price = row_money("salePrice", &r.sale_price)?;
-            let sold_on = row_date("soldOn", r.sold_on, today)?;
+            let sold_on = row_date("soldOn", r.sold_on.0, today)?;
             Ok(sell_through::ActiveModel {
                 agent_id: Set(aid),
                 product_id: Set(pid),
@@ -299,21 +313,32 @@ pub async fn sell_through_record(
 
 // ------------------------------------------------------------ sightings
 
+/// One unit seen in the market.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct UnitSightingRowInput {
+    /// The unit's serial number, 1 to 64 characters.
     pub serial: String,
+    /// How the unit turned up.
     pub kind: SightingKind,
-    /// Where the unit turned up.
+    /// Where the unit turned up; one of the caller's regions.
     pub region_id: ID,
-    pub seen_on: NaiveDate,
+    /// The day it was seen, not in the future.
+    pub seen_on: crate::graphql::scalars::Date,
+    /// Optional note, at most 500 characters.
     pub note: Option<String>,
 }
 
+/// Units seen in the market, checked row by row (call center, market specialist,
+/// salesperson, sales assistant or supervision).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct UnitSightingRecordInput {
+    /// The rows, 1 to 10,000.
     pub rows: Vec<UnitSightingRowInput>,
+    /// What to do with invalid rows; ALL_OR_NOTHING when omitted.
     #[graphql(default)]
     pub mode: BulkMode,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -340,7 +365,7 @@ pub async fn unit_sighting_record(
             if !actor.sees_region(rid) {
                 return Err(("regionId".into(), "no such Region".into()));
             }
-            let seen_on = row_date("seenOn", r.seen_on, today)?;
+            let seen_on = row_date("seenOn", r.seen_on.0, today)?;
             let note = r.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
             if note.is_some_and(|n| n.chars().count() > 500) {
                 return Err(("note".into(), "must have at most 500 characters".into()));
@@ -390,23 +415,34 @@ pub async fn unit_sighting_record(
 
 // ------------------------------------------------------------ prices
 
+/// One price seen in the market.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct PriceObservationRowInput {
+    /// The product priced.
     pub product_id: ID,
+    /// Where the price was seen; one of the caller's regions.
     pub region_id: ID,
+    /// The level of the channel the price belongs to.
     pub tier: ChannelTier,
-    /// Price seen, per unit, in yuan.
+    /// Price seen, per unit, in yuan (a decimal string, e.g. "1899.00").
     pub price: String,
-    pub observed_on: NaiveDate,
-    /// Where it was seen (shop, platform), free text.
+    /// The day it was seen, not in the future.
+    pub observed_on: crate::graphql::scalars::Date,
+    /// Where it was seen (shop, platform), free text, at most 200 characters.
     pub channel: Option<String>,
 }
 
+/// Prices seen in the market, checked row by row (market specialist or
+/// salesperson).
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct PriceObservationRecordInput {
+    /// The rows, 1 to 10,000.
     pub rows: Vec<PriceObservationRowInput>,
+    /// What to do with invalid rows; ALL_OR_NOTHING when omitted.
     #[graphql(default)]
     pub mode: BulkMode,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 
@@ -431,7 +467,7 @@ pub async fn price_observation_record(
                 return Err(("regionId".into(), "no such Region".into()));
             }
             let price = row_money("price", &r.price)?;
-            let observed_on = row_date("observedOn", r.observed_on, today)?;
+            let observed_on = row_date("observedOn", r.observed_on.0, today)?;
             let channel = r
                 .channel
                 .as_deref()
@@ -489,14 +525,21 @@ pub async fn price_observation_record(
     Ok(res)
 }
 
+/// A product's list and floor price for one channel tier (management only); it
+/// replaces the tier's earlier prices.
 #[derive(InputObject, Serialize, Clone, Debug)]
 pub struct PriceListSetInput {
+    /// The product priced.
     pub product_id: ID,
+    /// The channel tier priced.
     pub tier: ChannelTier,
-    /// The list price for this tier, in yuan.
+    /// The list price for this tier, per unit, in yuan (a decimal string, e.g.
+    /// "1999.00").
     pub price: String,
     /// The lowest price this tier may sell at, in yuan (at most the price).
     pub floor_price: String,
+    /// Retry key, 1 to 200 characters, per user: a retry of a request that succeeded
+    /// returns its result again; the key with another request gets IDEMPOTENCY_KEY_REUSED.
     pub idempotency_key: Option<String>,
 }
 

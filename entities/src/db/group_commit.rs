@@ -22,8 +22,7 @@
 //! ([`YIELDS_BEFORE_COMMIT`]), as PostgreSQL's `commit_delay` waits for
 //! commits to share a flush: a request that is a moment from joining
 //! (clients move in step) joins this group instead of waiting for its
-//! commit and beginning the next. On 8 clients this ran the chain 8%
-//! faster (median of 8 interleaved pairs) with a lower p50.
+//! commit and beginning the next (measured in docs/performance.md).
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,23 +97,38 @@ impl GroupCommit {
         Ok((txn, member))
     }
 
-    /// Runs `batch`, a step's writes as one multi-statement query, in the
-    /// open group (or one begun with `begin`), between a `SAVEPOINT` and its
-    /// `RELEASE` sent with it: one trip to the connection while the step
-    /// holds the group, where a step in a transaction of its own takes three
-    /// (savepoint, writes, release). If the batch fails, its savepoint is
-    /// rolled back (a second trip) and the error returned. Returns the
-    /// batch's rows once the group's commit is on disk.
+    /// Runs a step's writes in the open group (or one begun with `begin`):
+    /// first `check`, a query that returns a row when every guard of the
+    /// step holds (its rows at the versions it read, …); then, if it did,
+    /// `batch`, the writes as one multi-statement query, between a
+    /// `SAVEPOINT` and its `RELEASE` sent with it. The group holds SQLite's
+    /// only writer, so nothing moves between the check and the writes.
+    /// `Ok(None)`: a guard missed and nothing was written. If the batch
+    /// fails, its savepoint is rolled back and the error returned. Returns
+    /// the batch's rows once the group's commit is on disk.
     pub async fn write<F, Fut>(
         self: &Arc<Self>,
         begin: F,
+        check: Statement,
         batch: Statement,
-    ) -> Result<Vec<QueryResult>, DbErr>
+    ) -> Result<Option<Vec<QueryResult>>, DbErr>
     where
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
     {
         let member = self.enter(begin).await?;
+        let txn = &member.group()?.txn;
+        match txn.query_one_raw(check).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                member.settle(Ok(())).await?;
+                return Ok(None);
+            }
+            Err(e) => {
+                member.settle(Ok(())).await?;
+                return Err(e);
+            }
+        }
         let Statement {
             sql,
             values,
@@ -125,7 +139,6 @@ impl GroupCommit {
             values,
             db_backend,
         };
-        let txn = &member.group()?.txn;
         let res = txn.query_all_raw(stmt).await;
         let settled = match &res {
             Ok(_) => Ok(()),
@@ -135,7 +148,7 @@ impl GroupCommit {
                 .map(|_| ()),
         };
         member.settle(settled).await?;
-        res
+        res.map(Some)
     }
 
     /// Enters the open group, or begins one with `begin`, without a

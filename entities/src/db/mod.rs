@@ -102,6 +102,13 @@ impl Db {
         }
     }
 
+    /// The same database with SQLite's group commit off: every step
+    /// commits on its own.
+    pub fn without_group_commit(mut self) -> Db {
+        self.group = None;
+        self
+    }
+
     pub fn backend(&self) -> DbBackend {
         self.write.get_database_backend()
     }
@@ -142,7 +149,7 @@ impl Db {
     }
 
     /// Where a step whose only write is its deferred statement
-    /// (`workflow::SINGLE_STATEMENT`) reads, when it runs without a
+    /// (one the domain decides, `workflow::Written`) reads, when it runs without a
     /// transaction of its own (`StepConn::Single`): PostgreSQL's pool;
     /// SQLite's read pool, its write going to the open group in one trip
     /// ([`Db::write_step`]). `None`: SQLite in memory, whose read handle is
@@ -150,25 +157,33 @@ impl Db {
     pub fn single_step_reads(&self) -> Option<DatabaseConnection> {
         match (self.backend(), self.shared_read) {
             (DbBackend::Sqlite, true) => None,
-            (DbBackend::Sqlite, false) => Some(self.read.clone()),
+            // Without group commit a step's writes would have no savepoint
+            // around them: such a step takes a transaction.
+            (DbBackend::Sqlite, false) => self.group.is_some().then(|| self.read.clone()),
             _ => Some(self.write.clone()),
         }
     }
 
-    /// Runs a single-statement step's write: on PostgreSQL as one
-    /// statement (its own transaction); on SQLite as one batch in the open
-    /// group, between a savepoint and its release ([`GroupCommit::write`]),
-    /// answered once the group's commit is on disk. In a task of its own: a
-    /// request that goes away half-way cannot leave the group's connection
-    /// in the middle of the step.
-    pub async fn write_step(&self, batch: Statement) -> Result<Vec<QueryResult>, DbErr> {
+    /// Runs a single-statement step's write on SQLite, in the open group
+    /// ([`GroupCommit::write`]): `check` returns a row when every guard of
+    /// the step holds, then `batch` writes; `Ok(None)` when a guard missed
+    /// and nothing was written. Answered once the group's commit is on
+    /// disk. In a task of its own: a request that goes away half-way
+    /// cannot leave the group's connection in the middle of the step.
+    pub async fn write_step(
+        &self,
+        check: Statement,
+        batch: Statement,
+    ) -> Result<Option<Vec<QueryResult>>, DbErr> {
         let Some(group) = self.group.clone() else {
-            return self.write.query_all_raw(batch).await;
+            return Err(DbErr::Custom(
+                "a single-statement step on SQLite needs the group commit".into(),
+            ));
         };
         let db = self.clone();
         tokio::spawn(async move {
             group
-                .write(move || async move { db.begin().await }, batch)
+                .write(move || async move { db.begin().await }, check, batch)
                 .await
         })
         .await

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// A manager's weekly risk report (issue 4): one per recipient and week.
+/// A manager's weekly risk report: one per recipient and week.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
 #[sea_orm(table_name = "weekly_reports")]
 pub struct Model {

@@ -376,8 +376,27 @@ fn ranked_table(out: &mut String, w: &Words, who: &str, rows: &[Ranked], agents:
 /// The HTML of the report; `charts` says which chart images exist.
 pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> String {
     let w = words(lang);
-    let f = &data.figures;
     let mut o = String::with_capacity(32 * 1024);
+    header(&mut o, w, data, lang);
+    headline(&mut o, w, data, charts);
+    signals(&mut o, w, data);
+    let _ = write!(o, "<h2 style=\"font-size:18px\">{}</h2>", w.worst_agents);
+    ranked_table(&mut o, w, w.col_agent, &data.worst_agents, true);
+    let _ = write!(o, "<h2 style=\"font-size:18px\">{}</h2>", w.worst_people);
+    ranked_table(&mut o, w, w.col_person, &data.worst_salespeople, false);
+    forecast(&mut o, w, data, charts);
+    checkpoints(&mut o, w, data);
+    let _ = writeln!(
+        o,
+        "<p style=\"font-size:12px;color:#666;border-top:1px solid #ddd;padding-top:8px\">{}<br>{}</p></body></html>",
+        w.attachment, w.footer
+    );
+    o
+}
+
+/// The page's head, the title and, if any, why figures are missing.
+fn header(o: &mut String, w: &Words, data: &ReportData, lang: ReportLanguage) {
+    let f = &data.figures;
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title></head>\
@@ -409,8 +428,11 @@ pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> Strin
             esc(e)
         );
     }
+}
 
-    // ---- headline figures
+/// The headline figures, the AR/DSO trend and the aging.
+fn headline(o: &mut String, w: &Words, data: &ReportData, charts: &[&str]) {
+    let f = &data.figures;
     let _ = write!(
         o,
         "<h2 style=\"font-size:18px\">{}</h2><table style=\"{TABLE}\"><tr><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th></tr>",
@@ -490,8 +512,11 @@ pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> Strin
         let _ = write!(o, "<td style=\"{TDR}\">{}</td>", yuan(*v));
     }
     o.push_str("</tr></table>");
+}
 
-    // ---- signals
+/// The signals: counts open now, the week's changes and the worst open.
+fn signals(o: &mut String, w: &Words, data: &ReportData) {
+    let f = &data.figures;
     let _ = write!(
         o,
         "<h2 style=\"font-size:18px\">{}</h2><table style=\"{TABLE}\"><tr><th style=\"{TH}\"></th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th><th style=\"{TH}\">{}</th></tr>\
@@ -560,14 +585,10 @@ pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> Strin
         }
         o.push_str("</table>");
     }
+}
 
-    // ---- worst agents and salespeople
-    let _ = write!(o, "<h2 style=\"font-size:18px\">{}</h2>", w.worst_agents);
-    ranked_table(&mut o, w, w.col_agent, &data.worst_agents, true);
-    let _ = write!(o, "<h2 style=\"font-size:18px\">{}</h2>", w.worst_people);
-    ranked_table(&mut o, w, w.col_person, &data.worst_salespeople, false);
-
-    // ---- forecast accuracy
+/// Forecast accuracy per region, and the forecast chart.
+fn forecast(o: &mut String, w: &Words, data: &ReportData, charts: &[&str]) {
     let _ = write!(
         o,
         "<h2 style=\"font-size:18px\">{}</h2><p style=\"font-size:12px;color:#666\">{}</p>",
@@ -604,8 +625,10 @@ pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> Strin
             w.forecast_legend[1]
         );
     }
+}
 
-    // ---- check-points
+/// The check-points that need a decision.
+fn checkpoints(o: &mut String, w: &Words, data: &ReportData) {
     let _ = write!(o, "<h2 style=\"font-size:18px\">{}</h2>", w.checkpoints);
     if data.checkpoints.iter().all(|c| c.count == 0) {
         let _ = write!(o, "<p>{}</p>", w.nothing_to_decide);
@@ -645,12 +668,6 @@ pub fn render(data: &ReportData, lang: ReportLanguage, charts: &[&str]) -> Strin
         }
         o.push_str("</table>");
     }
-    let _ = writeln!(
-        o,
-        "<p style=\"font-size:12px;color:#666;border-top:1px solid #ddd;padding-top:8px\">{}<br>{}</p></body></html>",
-        w.attachment, w.footer
-    );
-    o
 }
 
 #[cfg(test)]

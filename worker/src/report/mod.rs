@@ -1,4 +1,4 @@
-//! The weekly risk report for managers (issue 4): every week (`[report]
+//! The weekly risk report for managers: every week (`[report]
 //! cron`, default Monday 08:00 business time) one report per manager
 //! (management and supervisors) on the last complete week, for the regions
 //! that manager sees: built (`build`), written as HTML with charts (`html`,
