@@ -157,30 +157,38 @@ impl Db {
     pub fn single_step_reads(&self) -> Option<DatabaseConnection> {
         match (self.backend(), self.shared_read) {
             (DbBackend::Sqlite, true) => None,
-            // Without group commit a step's writes would have no savepoint
-            // around them: such a step takes a transaction.
-            (DbBackend::Sqlite, false) => self.group.is_some().then(|| self.read.clone()),
+            (DbBackend::Sqlite, false) => Some(self.read.clone()),
             _ => Some(self.write.clone()),
         }
     }
 
-    /// Runs a single-statement step's write on SQLite, in the open group
-    /// ([`GroupCommit::write`]): `check` returns a row when every guard of
-    /// the step holds, then `batch` writes; `Ok(None)` when a guard missed
-    /// and nothing was written. Answered once the group's commit is on
-    /// disk. In a task of its own: a request that goes away half-way
-    /// cannot leave the group's connection in the middle of the step.
+    /// Runs a single-statement step's write on SQLite: `check` returns a
+    /// row when every guard of the step holds, then `batch` writes;
+    /// `Ok(None)` when a guard missed and nothing was written. In the open
+    /// group ([`GroupCommit::write`]), answered once the group's commit is
+    /// on disk; without group commit, in a write transaction of its own.
+    /// In a task of its own: a request that goes away half-way cannot leave
+    /// the connection in the middle of the step.
     pub async fn write_step(
         &self,
         check: Statement,
         batch: Statement,
     ) -> Result<Option<Vec<QueryResult>>, DbErr> {
-        let Some(group) = self.group.clone() else {
-            return Err(DbErr::Custom(
-                "a single-statement step on SQLite needs the group commit".into(),
-            ));
-        };
         let db = self.clone();
+        let Some(group) = self.group.clone() else {
+            return tokio::spawn(async move {
+                let txn = db.begin().await?;
+                if txn.query_one_raw(check).await?.is_none() {
+                    txn.rollback().await?;
+                    return Ok(None);
+                }
+                let rows = txn.query_all_raw(batch).await?;
+                txn.commit().await?;
+                Ok(Some(rows))
+            })
+            .await
+            .map_err(|e| DbErr::Custom(format!("the step's write stopped: {e}")))?;
+        };
         tokio::spawn(async move {
             group
                 .write(move || async move { db.begin().await }, check, batch)
